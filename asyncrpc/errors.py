@@ -1,0 +1,155 @@
+"""The one exception family of asyncrpc.
+
+Local misuse (a handle in use, a result asked for too early) and remote
+misbehaviour (bad bytes, an error reply) are different classes, all under
+:class:`RPCError`, so ``except asyncrpc.RPCError`` catches everything the
+library raises on purpose.
+
+Where the Windows RPC runtime has a status code for the same situation, the
+class carries it as ``code`` (``CallPending.code == 997`` is
+``RPC_S_ASYNC_CALL_PENDING``), so people porting Windows code can map them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AlreadyCompleted",
+    "CallCancelled",
+    "CallPending",
+    "ConnectionLost",
+    "DeadlineExceeded",
+    "EncodeError",
+    "HandleInUseError",
+    "MethodNotFound",
+    "ProtocolError",
+    "RPCError",
+    "RemoteError",
+    "TooManyPendingCalls",
+]
+
+# Windows RPC status codes kept as names (rpcasync.h / winerror.h).
+RPC_S_ASYNC_CALL_PENDING = 997
+RPC_S_CALL_CANCELLED = 1818
+RPC_S_INVALID_ASYNC_HANDLE = 1914
+RPC_S_INVALID_ASYNC_CALL = 1915
+RPC_S_CALL_FAILED = 1726
+RPC_S_PROCNUM_OUT_OF_RANGE = 1745
+RPC_S_PROTOCOL_ERROR = 1728
+RPC_S_CALL_TIMEOUT = 1460  # ERROR_TIMEOUT
+
+
+class RPCError(Exception):
+    """Base class of every error asyncrpc raises on purpose."""
+
+    code: int | None = None
+
+
+class ProtocolError(RPCError):
+    """The bytes on a connection are not valid MessagePack-RPC, or break a limit.
+
+    Raised by the sans-IO decoder; the connection that received the bytes is
+    closed, and its pending calls fail with :class:`ConnectionLost` whose
+    ``__cause__`` is this error.
+    """
+
+    code = RPC_S_PROTOCOL_ERROR
+
+
+class EncodeError(RPCError, TypeError):
+    """A value given to a call cannot be encoded as MessagePack.
+
+    Raised at the call site, before anything is sent; no notification is
+    delivered for the call (behaviour 2).
+    """
+
+
+class HandleInUseError(RPCError):
+    """The call handle is pending, or finished and not :meth:`~asyncrpc.AsyncCall.reset`.
+
+    Raised where the call is made; nothing is sent.
+    """
+
+    code = RPC_S_INVALID_ASYNC_HANDLE
+
+
+class CallPending(RPCError):
+    """:meth:`~asyncrpc.AsyncCall.complete` was called before the call finished.
+
+    Not final: the call goes on unchanged (``RPC_S_ASYNC_CALL_PENDING``).
+    """
+
+    code = RPC_S_ASYNC_CALL_PENDING
+
+
+class AlreadyCompleted(RPCError, RuntimeError):
+    """A server-side completion token was completed or aborted a second time."""
+
+    code = RPC_S_INVALID_ASYNC_CALL
+
+
+class TooManyPendingCalls(RPCError):
+    """The connection already has its limit of pending calls; raised at the call site."""
+
+
+class CallCancelled(RPCError):
+    """The call was cancelled: locally (abortive cancel) or by the server's decision."""
+
+    code = RPC_S_CALL_CANCELLED
+
+
+class DeadlineExceeded(RPCError):
+    """The call's deadline (``timeout=``) passed before the reply came."""
+
+    code = RPC_S_CALL_TIMEOUT
+
+
+class ConnectionLost(RPCError):
+    """The connection closed or dropped while the call was pending (or before it was made)."""
+
+    code = RPC_S_CALL_FAILED
+
+
+class RemoteError(RPCError):
+    """The peer answered the call with an error.
+
+    Attributes:
+        type: the remote exception's type name (``"ValueError"``), or a name
+            derived from a foreign error shape (``"Exception"`` for Neovim's
+            ``[0, message]``).
+        message: the human-readable message.
+        data: optional structured detail sent by the peer.
+        code: an integer error code when the peer sent one (Neovim's error
+            type, or the code given to ``CompletionToken.abort``).
+        raw: the error object exactly as it came off the wire, never altered.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        type: str | None = None,
+        data: Any = None,
+        code: int | None = None,
+        raw: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.type = type if type is not None else self.__class__.__name__
+        self.message = message
+        self.data = data
+        if code is not None:  # else keep the class's own code (MethodNotFound's)
+            self.code = code
+        self.raw = raw
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.type else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(type={self.type!r}, message={self.message!r}, code={self.code!r})"
+
+
+class MethodNotFound(RemoteError):
+    """The peer has no handler for the method that was called."""
+
+    code = RPC_S_PROCNUM_OUT_OF_RANGE

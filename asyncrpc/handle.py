@@ -1,0 +1,321 @@
+"""The call handle: one per pending call (``RPC_ASYNC_STATE``).
+
+Theory of operation
+-------------------
+A handle is made either ahead of time by the caller (``AsyncCall(notify=...,
+user_info=...)``, the ``RpcAsyncInitializeHandle`` step) and passed as
+``handle=``, or by ``client.call()`` itself. Starting a call gives the handle
+one asyncio future, created on the connection's loop; there is no task per
+call. The handle's outcome (result or error) is stored on the handle, so
+``status()`` and ``complete()`` never block and work from any thread.
+
+Every change of state goes through :data:`TRANSITIONS`, the single table of
+the life of a handle::
+
+    INITIALIZED --start-->   PENDING
+    PENDING     --succeed--> COMPLETE
+    PENDING     --fail-->    FAILED      (remote error, deadline, connection lost)
+    PENDING     --cancel-->  CANCELLED   (abortive cancel, or the server cancelled)
+    any but PENDING --reset--> INITIALIZED
+
+A step missing from the table is refused: ``start`` or ``reset`` raise
+:class:`HandleInUseError`; a second finishing step is ignored, which is what
+makes completion (and its notification) happen exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
+
+from asyncrpc.errors import CallCancelled, CallPending, DeadlineExceeded, HandleInUseError
+from asyncrpc.notify.base import Notifier
+from asyncrpc.status import AsyncEvent, CallStatus
+
+if TYPE_CHECKING:
+    from asyncrpc.connection import Connection
+
+__all__ = ["TRANSITIONS", "AsyncCall"]
+
+T = TypeVar("T")
+
+Step = Literal["start", "succeed", "fail", "cancel", "reset"]
+
+INITIALIZED: Final = CallStatus.INITIALIZED
+PENDING: Final = CallStatus.PENDING
+COMPLETE: Final = CallStatus.COMPLETE
+FAILED: Final = CallStatus.FAILED
+CANCELLED: Final = CallStatus.CANCELLED
+
+TRANSITIONS: Final[dict[tuple[CallStatus, Step], CallStatus]] = {
+    (INITIALIZED, "start"): PENDING,
+    (PENDING, "succeed"): COMPLETE,
+    (PENDING, "fail"): FAILED,
+    (PENDING, "cancel"): CANCELLED,
+    (INITIALIZED, "reset"): INITIALIZED,
+    (COMPLETE, "reset"): INITIALIZED,
+    (FAILED, "reset"): INITIALIZED,
+    (CANCELLED, "reset"): INITIALIZED,
+}
+
+_CALL_COMPLETE: Final = AsyncEvent.CALL_COMPLETE
+
+
+class AsyncCall(Generic[T]):
+    """An asynchronous remote call: awaitable, pollable, cancellable.
+
+    Args:
+        notify: how completion is announced; one of the modes in
+            :mod:`asyncrpc.notify`, or ``None`` to just ``await`` the call.
+        user_info: anything; kept on the handle for the caller (``UserInfo``).
+
+    ``await call`` gives the result or raises the call's error. See the
+    "Calls and handles" page of the docs for the Windows RPC names each
+    member stands for.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_cancel_requested",
+        "_connection",
+        "_error",
+        "_future",
+        "_msgid",
+        "_notify",
+        "_result",
+        "_status",
+        "_timer",
+        "last_event",
+        "method",
+        "user_info",
+    )
+
+    def __init__(self, notify: Notifier | None = None, user_info: Any = None) -> None:
+        if notify is not None and not isinstance(notify, Notifier):
+            raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
+        self._notify = notify
+        self.user_info = user_info
+        self.last_event: AsyncEvent | None = None
+        self.method: str | None = None
+        self._status = INITIALIZED
+        self._future: asyncio.Future[T] | None = None
+        self._connection: Connection | None = None
+        self._msgid = -1
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._cancel_requested = False
+
+    # -- the lifecycle table ----------------------------------------------
+
+    def _advance(self, step: Step) -> bool:
+        new = TRANSITIONS.get((self._status, step))
+        if new is None:
+            if step in ("start", "reset"):
+                raise HandleInUseError(
+                    f"cannot {step} a call handle that is {self._status.value}"
+                    + (" (reset() it first)" if step == "start" else "")
+                )
+            return False
+        self._status = new
+        return True
+
+    def _start(
+        self,
+        connection: Connection,
+        msgid: int,
+        method: str,
+        loop: asyncio.AbstractEventLoop,
+        timeout: float | None,
+    ) -> None:
+        """Make the handle pending; the connection has already encoded the request."""
+        self._advance("start")
+        self._connection = connection
+        self._msgid = msgid
+        self.method = method
+        self._future = loop.create_future()
+        if timeout is not None:
+            self._timer = loop.call_later(timeout, self._expire)
+
+    def _succeed(self, result: Any) -> None:
+        if not self._advance("succeed"):
+            return
+        self._result = result
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(result)
+        self._finished()
+
+    def _fail(self, error: BaseException, *, cancelled: bool = False) -> None:
+        if not self._advance("cancel" if cancelled else "fail"):
+            return
+        self._error = error
+        future = self._future
+        if future is not None and not future.done():
+            future.set_exception(error)
+            # The outcome lives on the handle, which the caller may read with
+            # complete() instead of awaiting: don't let asyncio log the
+            # future's exception as "never retrieved".
+            future.exception()
+        self._finished()
+
+    def _finished(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._connection = None
+        self.last_event = _CALL_COMPLETE
+        if self._notify is not None:
+            self._notify.deliver(self, _CALL_COMPLETE)
+
+    def _expire(self) -> None:
+        self._timer = None
+        connection = self._connection
+        if self._status is PENDING and connection is not None:
+            connection._abandon(self._msgid, deadline=True)
+            self._fail(DeadlineExceeded(f"deadline passed for {self.method!r}"))
+
+    # -- the public handle ------------------------------------------------
+
+    @property
+    def notify(self) -> Notifier | None:
+        """The notification mode this handle delivers to."""
+        return self._notify
+
+    @property
+    def msgid(self) -> int | None:
+        """The msgpack-rpc message id of the current call, or ``None`` before it starts."""
+        return None if self._status is INITIALIZED else self._msgid
+
+    def status(self) -> CallStatus:
+        """``PENDING``, ``COMPLETE``, ``FAILED`` or ``CANCELLED`` (``RpcAsyncGetCallStatus``).
+
+        Never blocks, never raises; ``INITIALIZED`` for a handle not yet used.
+        """
+        return self._status
+
+    def done(self) -> bool:
+        """True once the call finished, whatever the outcome."""
+        status = self._status
+        return status is not PENDING and status is not INITIALIZED
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once :meth:`cancel` was called while the call was pending."""
+        return self._cancel_requested
+
+    def complete(self) -> T:
+        """The result of a finished call (``RpcAsyncCompleteCall``).
+
+        Raises:
+            CallPending: the call has not finished; nothing changes.
+            RPCError: the call's own error (``RemoteError``, ``CallCancelled``,
+                ``DeadlineExceeded``, ``ConnectionLost``...).
+        """
+        status = self._status
+        if status is COMPLETE:
+            return self._result  # type: ignore[no-any-return]
+        if status is PENDING:
+            raise CallPending(f"call {self.method!r} is still pending")
+        if status is INITIALIZED:
+            raise HandleInUseError("this handle has not been used for a call")
+        assert self._error is not None
+        raise self._error
+
+    def result(self) -> T:
+        """Same as :meth:`complete`, by the name asyncio futures use."""
+        return self.complete()
+
+    def exception(self) -> BaseException | None:
+        """The call's error, ``None`` if it succeeded; raises :class:`CallPending` while pending."""
+        if self._status is PENDING:
+            raise CallPending(f"call {self.method!r} is still pending")
+        return self._error
+
+    def cancel(self, abort: bool = True, *, timeout: float | None = None) -> bool:
+        """Cancel the call (``RpcAsyncCancelCall``).
+
+        With ``abort=True`` the call completes now as :class:`CallCancelled`
+        (notified in its mode) and the server is told, where it speaks the
+        cancel extension. With ``abort=False`` the server is told and the
+        call stays pending until the server completes it: with its result if
+        the handler finished anyway, with ``CallCancelled`` if it was
+        cancelled. ``timeout`` (with ``abort=False``) turns the request into
+        an abortive cancel if the server has not answered after that many
+        seconds.
+
+        Safe to call from any thread. Returns False if the call had already
+        finished, which changes nothing.
+        """
+        connection = self._connection
+        if self._status is not PENDING or connection is None:
+            return False
+        loop = connection.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            loop.call_soon_threadsafe(self._cancel_on_loop, abort, timeout)
+            return True
+        self._cancel_on_loop(abort, timeout)
+        return True
+
+    def _cancel_on_loop(self, abort: bool, timeout: float | None) -> None:
+        connection = self._connection
+        if self._status is not PENDING or connection is None:
+            return
+        self._cancel_requested = True
+        if abort:
+            connection._abandon(self._msgid, deadline=False)
+            self._fail(CallCancelled(f"call {self.method!r} cancelled"), cancelled=True)
+            return
+        connection._request_cancel(self._msgid)
+        if timeout is not None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = connection.loop.call_later(timeout, self._cancel_on_loop, True, None)
+
+    def reset(self) -> None:
+        """Make a finished handle usable for another call (``RpcAsyncInitializeHandle`` again).
+
+        Raises:
+            HandleInUseError: the call is still pending.
+        """
+        self._advance("reset")
+        self._future = None
+        self._result = None
+        self._error = None
+        self._msgid = -1
+        self.method = None
+        self.last_event = None
+        self._cancel_requested = False
+
+    def add_done_callback(self, fn: Callable[[AsyncCall[T]], object]) -> None:
+        """Call ``fn(call)`` on the connection's loop when the call finishes.
+
+        As with asyncio futures, a callback added to a finished call is
+        scheduled at once.
+        """
+        future = self._future
+        if future is None:
+            raise HandleInUseError("this handle has not been used for a call")
+        future.add_done_callback(lambda _f: fn(self))
+
+    def __await__(self) -> Generator[Any, None, T]:
+        future = self._future
+        if future is None:
+            raise HandleInUseError("this handle has not been used for a call")
+        try:
+            return (yield from future.__await__())
+        except asyncio.CancelledError:
+            # The task awaiting the call was cancelled: cancel the call too
+            # (abortively, telling the server), then let the task see it.
+            if self._status is PENDING:
+                self._cancel_on_loop(True, None)
+            raise
+
+    def __repr__(self) -> str:
+        where = f" {self.method!r} #{self._msgid}" if self.method is not None else ""
+        return f"<AsyncCall{where} {self._status.value}>"

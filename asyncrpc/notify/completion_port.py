@@ -1,0 +1,129 @@
+"""Completion port: completions on a queue that many consumers share (I/O completion port)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from asyncrpc.notify.base import Notifier
+
+if TYPE_CHECKING:
+    from asyncrpc.handle import AsyncCall
+    from asyncrpc.status import AsyncEvent
+
+__all__ = ["Completion", "CompletionPort", "PortBinding"]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One completion packet: the key and overlapped value the caller bound, and the call."""
+
+    key: Any
+    call: AsyncCall[Any] | None
+    overlapped: Any = None
+
+
+class CompletionPort(Notifier):
+    """An ``asyncio.Queue`` of :class:`Completion`, fed by every call bound to it.
+
+    ``notify=port`` delivers with ``key=None``; ``notify=port.bind(key=...,
+    overlapped=...)`` chooses both per call. Any number of tasks may consume
+    with ``await port.get()``, ``port.get_nowait()`` or ``async for``; each
+    completion is taken exactly once. ``port.post(...)`` queues a completion of
+    the caller's own (``PostQueuedCompletionStatus``).
+
+    Args:
+        loop: the loop the queue lives on; default the running loop where the
+            port is built, else the loop of the first call delivered to it.
+            Deliveries from other threads hop onto it safely.
+    """
+
+    __slots__ = ("_loop", "_queue")
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        self._loop = loop
+        self._queue: asyncio.Queue[Completion] = asyncio.Queue()
+
+    def bind(self, key: Any = None, overlapped: Any = None) -> PortBinding:
+        """A notification mode that posts ``Completion(key, call, overlapped)`` to this port."""
+        return PortBinding(self, key, overlapped)
+
+    def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
+        self.post(None, call)
+
+    def post(self, key: Any = None, call: AsyncCall[Any] | None = None, overlapped: Any = None) -> None:
+        """Queue a completion; safe from any thread."""
+        completion = Completion(key, call, overlapped)
+        loop = self._loop
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None:
+            if running is None:
+                raise RuntimeError("CompletionPort has no loop yet; build it inside one or pass loop=")
+            loop = self._loop = running
+        if loop is running:
+            self._queue.put_nowait(completion)
+        else:
+            loop.call_soon_threadsafe(self._queue.put_nowait, completion)
+
+    async def get(self, timeout: float | None = None) -> Completion:
+        """The next completion (``GetQueuedCompletionStatus``).
+
+        Raises:
+            TimeoutError: none came within ``timeout`` seconds.
+        """
+        if timeout is None:
+            return await self._queue.get()
+        async with asyncio.timeout(timeout):
+            return await self._queue.get()
+
+    def get_nowait(self) -> Completion:
+        """The next completion if one is queued; raises ``asyncio.QueueEmpty`` otherwise."""
+        return self._queue.get_nowait()
+
+    def get_blocking(self, timeout: float | None = None) -> Completion:
+        """For a plain thread: wait for the next completion on the port's loop.
+
+        Raises:
+            TimeoutError: none came within ``timeout`` seconds.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("CompletionPort has no loop yet")
+        if threading.get_ident() == getattr(loop, "_thread_id", None):
+            raise RuntimeError("get_blocking() would block the port's own loop; await get()")
+        return asyncio.run_coroutine_threadsafe(self.get(timeout), loop).result()
+
+    def qsize(self) -> int:
+        """How many completions are queued."""
+        return self._queue.qsize()
+
+    def __aiter__(self) -> AsyncIterator[Completion]:
+        return self
+
+    async def __anext__(self) -> Completion:
+        return await self._queue.get()
+
+
+class PortBinding(Notifier):
+    """A call's link to a :class:`CompletionPort`, with its key and overlapped value."""
+
+    __slots__ = ("key", "overlapped", "port")
+
+    def __init__(self, port: CompletionPort, key: Any, overlapped: Any) -> None:
+        self.port = port
+        self.key = key
+        self.overlapped = overlapped
+
+    def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
+        self.port.post(self.key, call, self.overlapped)

@@ -1,0 +1,124 @@
+"""Exceptions to wire error objects and back.
+
+msgpack-rpc leaves the error object's shape to each peer. asyncrpc sends:
+
+* to a peer that negotiated the ``errors`` extension, a map
+  ``{"type": "ValueError", "message": "...", "code"?: int, "data"?: any}``;
+* to a plain peer, Neovim's shape ``[code, "Type: message"]`` (code 0, or the
+  code given to ``CompletionToken.abort``), which Neovim shows to its user
+  and every msgpack-rpc client can print.
+
+Reading, every shape is accepted and the object is kept as ``RemoteError.raw``.
+Known type names map back to their classes (:data:`ERROR_TYPES`); users may
+add their own with :func:`register_error_type`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from asyncrpc.errors import (
+    CallCancelled,
+    DeadlineExceeded,
+    MethodNotFound,
+    RemoteError,
+    RPCError,
+)
+
+__all__ = ["ERROR_TYPES", "error_from_wire", "error_to_wire", "register_error_type"]
+
+# Remote type names that become a specific local class.
+ERROR_TYPES: Final[dict[str, type[RPCError]]] = {
+    "MethodNotFound": MethodNotFound,
+    "CallCancelled": CallCancelled,
+    "DeadlineExceeded": DeadlineExceeded,
+}
+
+# Neovim's error types (``ErrorType`` in its API): 0 Exception, 1 Validation.
+_NEOVIM_TYPES: Final = {0: "Exception", 1: "Validation"}
+
+# "TypeName: message", the plain-peer form we send; only names that look like
+# exception classes are split off, so an ordinary "Key: value" message stays whole.
+_TYPED_MESSAGE: Final = re.compile(
+    r"(?P<type>[A-Za-z_][\w.]*"
+    r"(?:Error|Exception|NotFound|Cancelled|Aborted|Exceeded|Warning|Exit|Interrupt))"
+    r": (?P<message>.*)",
+    re.DOTALL,
+)
+
+
+def register_error_type(name: str, cls: type[RPCError]) -> None:
+    """Raise ``cls`` for remote errors whose type name is ``name``.
+
+    ``cls`` is built like :class:`RemoteError` if it is a subclass of it,
+    else with the message as its only argument.
+    """
+    ERROR_TYPES[name] = cls
+
+
+def error_type_name(exc: BaseException) -> str:
+    """The name an exception travels under."""
+    if isinstance(exc, RemoteError):
+        return exc.type
+    return type(exc).__name__
+
+
+def error_to_wire(exc: BaseException, *, structured: bool, code: int | None = None) -> Any:
+    """The error object for ``exc``, in the shape the peer understands."""
+    name = error_type_name(exc)
+    message = exc.message if isinstance(exc, RemoteError) else str(exc)
+    if code is None and isinstance(exc, RemoteError) and isinstance(exc.code, int):
+        code = exc.code if type(exc) is RemoteError else None
+    if structured:
+        error: dict[str, Any] = {"type": name, "message": message}
+        if code is not None:
+            error["code"] = code
+        data = getattr(exc, "data", None)
+        if data is not None:
+            error["data"] = data
+        return error
+    return [0 if code is None else code, f"{name}: {message}" if name else message]
+
+
+def _build(name: str, message: str, *, data: Any, code: int | None, raw: Any) -> RPCError:
+    cls = ERROR_TYPES.get(name)
+    if cls is None:
+        return RemoteError(message, type=name, data=data, code=code, raw=raw)
+    if issubclass(cls, RemoteError):
+        return cls(message, type=name, data=data, code=code, raw=raw)
+    error = cls(message)
+    error.raw = raw  # type: ignore[attr-defined]
+    return error
+
+
+def error_from_wire(raw: Any) -> RPCError:
+    """The exception for an error object received from a peer, whatever its shape."""
+    if isinstance(raw, dict) and isinstance(raw.get("message"), str):
+        name = raw.get("type")
+        code = raw.get("code")
+        return _build(
+            name if isinstance(name, str) else "RemoteError",
+            raw["message"],
+            data=raw.get("data"),
+            code=code if isinstance(code, int) else None,
+            raw=raw,
+        )
+    if isinstance(raw, list) and len(raw) >= 2 and isinstance(raw[1], str):
+        head, message = raw[0], raw[1]
+        data = raw[2] if len(raw) > 2 else None
+        if isinstance(head, str):
+            return _build(head, message, data=data, code=None, raw=raw)
+        if isinstance(head, int) and not isinstance(head, bool):
+            typed = _TYPED_MESSAGE.fullmatch(message)
+            if typed is not None:
+                return _build(typed["type"], typed["message"], data=data, code=head or None, raw=raw)
+            if message.startswith("Invalid method"):
+                # Neovim's answer to an unknown method.
+                return MethodNotFound(message, type="Exception", code=head, raw=raw)
+            return _build(_NEOVIM_TYPES.get(head, "RemoteError"), message, data=data, code=head, raw=raw)
+    if isinstance(raw, str):
+        return RemoteError(raw, type="RemoteError", raw=raw)
+    if isinstance(raw, bytes):
+        return RemoteError(raw.decode("utf-8", "replace"), type="RemoteError", raw=raw)
+    return RemoteError(repr(raw), type="RemoteError", raw=raw)

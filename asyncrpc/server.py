@@ -1,0 +1,187 @@
+"""The server: register handlers, listen on TCP or a Unix socket, close gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from asyncrpc.connection import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING, Connection
+from asyncrpc.dispatch import Dispatcher
+from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
+
+__all__ = ["Server"]
+
+logger = logging.getLogger("asyncrpc")
+
+
+class Server:
+    """A msgpack-rpc server.
+
+    Args:
+        limits: decoder limits for every connection (:class:`~asyncrpc.Limits`).
+        max_inflight: calls one connection may have running before the server
+            stops reading from it (backpressure, not an error).
+        max_pending: calls the server may have pending on one connection when
+            it calls the client back (``current_call().peer``).
+        extensions: answer asyncrpc's extension probe (cancel, deadline,
+            structured errors). Plain msgpack-rpc clients never notice either way.
+
+    Example::
+
+        server = asyncrpc.Server()
+        server.register(Demo(), namespace="demo")
+        await server.start("127.0.0.1", 0)
+        print(server.port)
+        ...
+        await server.close(grace=5.0)
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        extensions: bool = True,
+    ) -> None:
+        self._dispatcher = Dispatcher()
+        self._limits = limits
+        self._max_inflight = max_inflight
+        self._max_pending = max_pending
+        self._extensions = extensions
+        self._server: asyncio.Server | None = None
+        self._connections: set[Connection] = set()
+        self._path: str | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    # -- handlers ---------------------------------------------------------------
+
+    def register(self, obj: object, namespace: str | None = None) -> list[str]:
+        """Answer every public method of ``obj`` (``namespace.method``, or flat names).
+
+        Plain ``def`` methods run inline, ``async def`` ones in a task each,
+        ``@asyncrpc.blocking`` ones in a worker thread. Returns the names.
+        """
+        return self._dispatcher.register(obj, namespace)
+
+    def register_function(self, fn: Callable[..., Any], name: str | None = None) -> None:
+        """Answer ``name`` (default ``fn.__name__``) with ``fn``."""
+        self._dispatcher.register_function(fn, name)
+
+    @property
+    def methods(self) -> list[str]:
+        """Every method name the server answers."""
+        return self._dispatcher.names()
+
+    # -- listening ----------------------------------------------------------------
+
+    def _make_connection(self) -> Connection:
+        connection = Connection(
+            self._dispatcher,
+            limits=self._limits,
+            max_pending=self._max_pending,
+            max_inflight=self._max_inflight,
+            extensions=self._extensions,
+            on_lost=self._connections.discard,
+        )
+        self._connections.add(connection)
+        return connection
+
+    async def start(
+        self,
+        host: str | None = None,
+        port: int = 0,
+        *,
+        path: str | None = None,
+        backlog: int = 1024,
+    ) -> None:
+        """Start listening on ``host:port`` (port 0 picks a free one), or on the Unix socket ``path``."""
+        if self._server is not None:
+            raise RuntimeError("server already started")
+        loop = asyncio.get_running_loop()
+        if path is not None:
+            if host is not None:
+                raise ValueError("start() takes host and port, or path=, not both")
+            self._server = await loop.create_unix_server(self._make_connection, path, backlog=backlog)
+            self._path = path
+        else:
+            self._server = await loop.create_server(
+                self._make_connection, host or "127.0.0.1", port, backlog=backlog
+            )
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on (useful after ``start(port=0)``)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("server is not listening on TCP")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def path(self) -> str | None:
+        """The Unix socket path listened on, if any."""
+        return self._path
+
+    @property
+    def connections(self) -> int:
+        """How many clients are connected now."""
+        return len(self._connections)
+
+    @property
+    def is_serving(self) -> bool:
+        return self._server is not None and self._server.is_serving() and self._closing is None
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled (or until :meth:`close` is called)."""
+        if self._server is None:
+            raise RuntimeError("call start() before serve_forever()")
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._server.serve_forever()
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop accepting, let calls in flight finish for up to ``grace`` seconds, then close.
+
+        New requests on open connections get an ``Unavailable`` error during
+        the grace period. Idempotent: later calls wait for the first to end.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(grace))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, grace: float) -> None:
+        if self._server is not None:
+            self._server.close()
+        connections = list(self._connections)
+        for connection in connections:
+            connection.refuse_new_calls()
+        busy = [c.drain_serving() for c in connections if c.serving_count]
+        if busy:
+            try:
+                async with asyncio.timeout(grace):
+                    await asyncio.gather(*busy)
+            except TimeoutError:
+                logger.warning("asyncrpc: grace period over; closing with calls in flight")
+        for connection in connections:
+            connection.close()
+        for connection in connections:
+            await connection.wait_closed()
+        if self._server is not None:
+            await self._server.wait_closed()
+        if self._path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

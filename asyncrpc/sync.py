@@ -1,0 +1,200 @@
+"""A blocking client for code without an event loop.
+
+The event loop runs in a background thread through anyio's blocking portal;
+every method here blocks the calling thread until the loop has done the work::
+
+    with asyncrpc.sync.connect("127.0.0.1", port) as c:
+        print(c.call("add", 1, 2))                    # 3
+        h = c.start("demo.AsyncFunc", 1.0, notify=notify.Apc(on_done))
+        asyncrpc.sync.sleep_ex(5, alertable=True)     # on_done runs here, in this thread
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from asyncrpc.client import Client, _open
+from asyncrpc.connection import DEFAULT_MAX_PENDING
+from asyncrpc.errors import CallPending
+from asyncrpc.handle import AsyncCall
+from asyncrpc.notify.apc import pending_apcs, queue_apc, sleep_ex
+from asyncrpc.notify.base import Notifier
+from asyncrpc.notify.completion_port import CompletionPort
+from asyncrpc.runner import has_uvloop
+from asyncrpc.status import AsyncEvent, CallStatus
+from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
+
+__all__ = ["SyncCall", "SyncClient", "connect", "pending_apcs", "queue_apc", "sleep_ex"]
+
+
+class SyncCall:
+    """A call handle for threads: the members of :class:`~asyncrpc.AsyncCall`, with blocking waits."""
+
+    __slots__ = ("_done", "_portal", "call")
+
+    def __init__(self, call: AsyncCall[Any], portal: BlockingPortal) -> None:
+        self.call = call
+        self._portal = portal
+        self._done = threading.Event()
+
+    def _mark_done(self, _call: AsyncCall[Any]) -> None:
+        self._done.set()
+
+    @property
+    def user_info(self) -> Any:
+        return self.call.user_info
+
+    @property
+    def last_event(self) -> AsyncEvent | None:
+        return self.call.last_event
+
+    @property
+    def method(self) -> str | None:
+        return self.call.method
+
+    def status(self) -> CallStatus:
+        """Never blocks, never raises."""
+        return self.call.status()
+
+    def done(self) -> bool:
+        return self.call.done()
+
+    def complete(self) -> Any:
+        """The result now; raises ``CallPending`` if the call has not finished."""
+        return self.call.complete()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the call finishes or ``timeout`` passes; True if it finished."""
+        return self._done.wait(timeout)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Block until the call finishes, then return its result or raise its error.
+
+        Raises:
+            CallPending: still pending after ``timeout`` seconds.
+        """
+        if not self._done.wait(timeout):
+            raise CallPending(f"call {self.call.method!r} still pending after {timeout}s")
+        return self.call.complete()
+
+    def cancel(self, abort: bool = True, *, timeout: float | None = None) -> bool:
+        """Cancel the call (see :meth:`asyncrpc.AsyncCall.cancel`); returns once the loop did it."""
+        return bool(self._portal.call(lambda: self.call.cancel(abort, timeout=timeout)))
+
+    def add_done_callback(self, fn: Callable[[AsyncCall[Any]], object]) -> None:
+        """``fn(call)`` runs on the client's loop thread when the call finishes."""
+        self._portal.call(self.call.add_done_callback, fn)
+
+    def reset(self) -> None:
+        self.call.reset()
+        self._done.clear()
+
+    def __repr__(self) -> str:
+        return f"<SyncCall {self.call!r}>"
+
+
+class SyncClient:
+    """The blocking face of a :class:`~asyncrpc.Client`; see :func:`connect`."""
+
+    __slots__ = ("_client", "_portal")
+
+    def __init__(self, client: Client, portal: BlockingPortal) -> None:
+        self._client = client
+        self._portal = portal
+
+    @property
+    def portal(self) -> BlockingPortal:
+        """The anyio portal into the client's loop thread."""
+        return self._portal
+
+    @property
+    def client(self) -> Client:
+        """The asynchronous client (use it only from the portal's loop)."""
+        return self._client
+
+    def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """Make a call and block until its result (or error)."""
+
+        async def run() -> Any:
+            return await self._client.call(method, *args, timeout=timeout)
+
+        return self._portal.call(run)
+
+    def start(
+        self,
+        method: str,
+        *args: Any,
+        notify: Notifier | None = None,
+        timeout: float | None = None,
+        handle: AsyncCall[Any] | SyncCall | None = None,
+    ) -> SyncCall:
+        """Start a call and return its handle at once; errors in making it raise here."""
+        inner = handle.call if isinstance(handle, SyncCall) else handle
+
+        def begin() -> SyncCall:
+            call = self._client.call(method, *args, notify=notify, timeout=timeout, handle=inner)
+            wrapper = handle if isinstance(handle, SyncCall) else SyncCall(call, self._portal)
+            wrapper._done.clear()
+            call.add_done_callback(wrapper._mark_done)
+            return wrapper
+
+        return self._portal.call(begin)
+
+    def notify(self, method: str, *args: Any) -> None:
+        """Send a notification."""
+        self._portal.call(lambda: self._client.notify(method, *args))
+
+    def register_function(self, fn: Callable[..., Any], name: str | None = None) -> None:
+        """Let the peer call ``fn`` back; it runs on the client's loop thread."""
+        self._client.register_function(fn, name)
+
+    def completion_port(self) -> CompletionPort:
+        """A :class:`~asyncrpc.notify.CompletionPort` on this client's loop, for ``get_blocking()``."""
+
+        async def make() -> CompletionPort:
+            return CompletionPort()
+
+        return self._portal.call(make)
+
+    def close(self) -> None:
+        self._portal.call(self._client.close)
+
+
+@contextlib.contextmanager
+def connect(
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    path: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    max_pending: int = DEFAULT_MAX_PENDING,
+    extensions: bool = True,
+    use_uvloop: bool = True,
+) -> Iterator[SyncClient]:
+    """Connect from plain threaded code: ``with asyncrpc.sync.connect(host, port) as c:``."""
+    if path is None and (host is None or port is None):
+        raise ValueError("connect() needs host and port, or path=")
+    options = {"use_uvloop": use_uvloop and has_uvloop()}
+    with start_blocking_portal(backend="asyncio", backend_options=options) as portal:
+
+        async def open_client() -> Client:
+            return await _open(
+                host=host,
+                port=port,
+                path=path,
+                limits=limits,
+                max_pending=max_pending,
+                extensions=extensions,
+                negotiate_timeout=5.0,
+            )
+
+        client = portal.call(open_client)
+        try:
+            yield SyncClient(client, portal)
+        finally:
+            portal.call(client.close)

@@ -1,0 +1,68 @@
+"""The three MessagePack-RPC messages, as plain typed events.
+
+``Request``   ``[0, msgid, method, params]`` (plus an optional extension map,
+              ``[0, msgid, method, params, ext]``, only between peers that
+              negotiated it; see ``docs/protocol.md``)
+``Response``  ``[1, msgid, error, result]``
+``Notification`` ``[2, method, params]``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["NEED_DATA", "Event", "NeedData", "Notification", "Request", "Response"]
+
+REQUEST: Final = 0
+RESPONSE: Final = 1
+NOTIFICATION: Final = 2
+
+MAX_MSGID: Final = 0xFFFFFFFF
+
+
+@dataclass(slots=True)
+class Request:
+    """A call that expects a :class:`Response` with the same ``msgid``."""
+
+    msgid: int
+    method: str
+    params: list[Any]
+    extension: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Response:
+    """The answer to a :class:`Request`: ``error`` is ``None`` on success."""
+
+    msgid: int
+    error: Any
+    result: Any
+
+
+@dataclass(slots=True)
+class Notification:
+    """A one-way message: no ``msgid``, never answered."""
+
+    method: str
+    params: list[Any]
+
+
+Event = Request | Response | Notification
+
+
+class NeedData:
+    """Sentinel type: the decoder has no complete message buffered."""
+
+    _instance: NeedData | None = None
+
+    def __new__(cls) -> NeedData:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData()

@@ -1,0 +1,52 @@
+"""Handlers the tests serve: the seed's two functions plus a few probes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncrpc
+
+
+class Demo:
+    """The seed's service: one slow asynchronous function, one quick synchronous one."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def AsyncFunc(self, delay: float) -> str:
+        await asyncio.sleep(delay)
+        return f"AsyncFunc slept {delay}s"
+
+    def NonAsyncFunc(self, message: str) -> None:
+        self.messages.append(message)
+
+    def add(self, a: Any, b: Any) -> Any:
+        return a + b
+
+    def echo(self, value: Any) -> Any:
+        return value
+
+    def fail(self, message: str) -> None:
+        raise ValueError(message)
+
+    async def wait_for(self, event_name: str) -> str:
+        await GATES.setdefault(event_name, asyncio.Event()).wait()
+        return event_name
+
+    def _private(self) -> str:  # must never be reachable
+        return "secret"
+
+
+GATES: dict[str, asyncio.Event] = {}
+
+
+def add(a: Any, b: Any) -> Any:
+    return a + b
+
+
+def make_server(**options: Any) -> asyncrpc.Server:
+    server = asyncrpc.Server(**options)
+    server.register(Demo(), namespace="demo")
+    server.register_function(add, name="add")
+    return server
