@@ -68,9 +68,15 @@ class Client:
                 be new or :meth:`~asyncrpc.AsyncCall.reset`.
 
         Raises:
-            HandleInUseError, ConnectionLost, EncodeError, TooManyPendingCalls,
-            TypeError, ValueError: at the call site; nothing is sent and no
-            notification will be delivered.
+            HandleInUseError: ``handle`` is pending, or finished and not reset.
+            ConnectionLost: the connection is closed.
+            EncodeError: an argument cannot be encoded as MessagePack.
+            TooManyPendingCalls: ``max_pending`` calls are already pending.
+            TypeError: ``notify`` is not a notification mode.
+            ValueError: ``timeout`` is not a positive number.
+
+        Each is raised here, at the call site: nothing is sent and no
+        notification will be delivered.
         """
         return self._connection.call(method, args, notify, timeout, handle)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
@@ -273,7 +274,7 @@ class Connection(asyncio.Protocol):
         while msgid in pending:  # skip ids still in use after a wrap
             msgid = (msgid + 1) & MAX_MSGID
         if timeout is not None and self._peer_deadline:
-            data = self._encoder.request(msgid, method, params, {ext.EXT_TIMEOUT: timeout})
+            data = self._encoder.request(msgid, method, params, {ext.EXT_TIMEOUT: float(timeout)})
         else:
             data = self._encoder.request(msgid, method, params)
         self._next_msgid = (msgid + 1) & MAX_MSGID
@@ -288,13 +289,14 @@ class Connection(asyncio.Protocol):
             raise ConnectionLost(f"cannot notify {method!r}: connection is closed")
         self._send(self._encoder.notification(method, params))
 
-    def _abandon(self, msgid: int, *, deadline: bool) -> None:
-        """A call ended locally; hold its id until the peer answers, and tell the peer."""
+    def _abandon(self, msgid: int, *, deadline: bool, told: bool = False) -> None:
+        """A call ended locally; hold its id until the peer answers, and tell the peer
+        (unless it was ``told`` already by a non-abortive cancel)."""
         if msgid not in self._pending:
             return
         self._pending[msgid] = ABANDONED
         # With the deadline extension the peer enforces the deadline itself.
-        if self._peer_cancel and not (deadline and self._peer_deadline):
+        if self._peer_cancel and not told and not (deadline and self._peer_deadline):
             self._send_cancel(msgid)
 
     def _request_cancel(self, msgid: int) -> None:
@@ -369,8 +371,9 @@ class Connection(asyncio.Protocol):
         extension = request.extension
         if extension is not None:
             timeout = extension.get(ext.EXT_TIMEOUT)
-            if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-                call.deadline = self._loop.time() + timeout  # type: ignore[union-attr]
+            # NaN would reach call_later (uvloop raises on it); inf means none.
+            if type(timeout) in (int, float) and math.isfinite(timeout):
+                call.deadline = self._loop.time() + max(timeout, 0.0)  # type: ignore[union-attr]
         if handler.kind is _INLINE:
             self._run_inline(call, handler, request.params)
         else:
@@ -391,7 +394,10 @@ class Connection(asyncio.Protocol):
             call._task = self._loop.create_task(coro)  # type: ignore[union-attr]
             self._track(call)
         elif call._deferred is None:
-            self._reply(call.msgid, None, result)
+            if call._registered:  # it subscribed to on_cancel/on_disconnect
+                self._complete(call, None, result)
+            else:
+                self._reply(call.msgid, None, result)
 
     def _start_task(self, call: ServerCall, handler: Handler, params: list[Any]) -> None:
         call.cooperative = handler.cooperative
@@ -469,8 +475,9 @@ class Connection(asyncio.Protocol):
             running = None
         if running is loop:
             self._complete(call, error, value)
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(self._complete, call, error, value)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._complete, call, error, value)
 
     def _complete(self, call: ServerCall, error: BaseException | None, value: Any) -> None:
         """Send the reply for ``call``: the one place a served call ends."""
@@ -482,7 +489,8 @@ class Connection(asyncio.Protocol):
             call._timer = None
         call._listeners = None
         if call._registered:
-            self._serving.pop(call.msgid, None)
+            if self._serving.get(call.msgid) is call:
+                del self._serving[call.msgid]
             if self._reading_paused and len(self._serving) < self._max_inflight:
                 self._resume_reading()
             waiter = self._drain_waiter

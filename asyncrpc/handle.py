@@ -266,16 +266,24 @@ class AsyncCall(Generic[T]):
         connection = self._connection
         if self._status is not PENDING or connection is None:
             return
+        told = self._cancel_requested  # a non-abortive cancel already told the peer
         self._cancel_requested = True
         if abort:
-            connection._abandon(self._msgid, deadline=False)
+            connection._abandon(self._msgid, deadline=False, told=told)
             self._fail(CallCancelled(f"call {self.method!r} cancelled"), cancelled=True)
             return
-        connection._request_cancel(self._msgid)
+        if not told:
+            connection._request_cancel(self._msgid)
         if timeout is not None:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = connection.loop.call_later(timeout, self._cancel_on_loop, True, None)
+            # One timer slot serves the deadline and the escalation: keep
+            # whichever ends the call first.
+            loop = connection.loop
+            when = loop.time() + timeout
+            timer = self._timer
+            if timer is None or timer.when() > when:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_at(when, self._cancel_on_loop, True, None)
 
     def reset(self) -> None:
         """Make a finished handle usable for another call (``RpcAsyncInitializeHandle`` again).

@@ -3,13 +3,20 @@
 Windows queues an asynchronous procedure call to a thread; the thread runs it
 only while it sits in an *alertable wait* (``SleepEx(..., TRUE)`` and kin).
 Here each thread has a queue; :func:`asyncrpc.sync.sleep_ex` is the alertable
-wait that drains it. Nothing else runs the routines: a ``time.sleep`` does not.
+wait that drains it. Nothing else runs the routines: a ``time.sleep``, a
+``threading.Event.wait`` or a non-alertable ``sleep_ex`` does not.
+
+Queues are keyed by the :class:`threading.Thread` object, not by its ident:
+the OS reuses idents, and a routine meant for a thread that has ended must not
+run in a new thread that happens to get the same number.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,18 +27,19 @@ if TYPE_CHECKING:
     from asyncrpc.handle import AsyncCall
     from asyncrpc.status import AsyncEvent
 
-__all__ = ["Apc", "ApcQueue", "queue_apc", "sleep_ex"]
+__all__ = ["Apc", "ApcQueue", "pending_apcs", "queue_apc", "sleep_ex"]
+
+logger = logging.getLogger("asyncrpc")
 
 Routine = Callable[..., Any]
 
 
 class ApcQueue:
-    """The routines queued for one thread."""
+    """The routines queued for one thread, first in, first out."""
 
-    __slots__ = ("_condition", "_items", "thread_id")
+    __slots__ = ("__weakref__", "_condition", "_items")
 
-    def __init__(self, thread_id: int) -> None:
-        self.thread_id = thread_id
+    def __init__(self) -> None:
         self._items: deque[tuple[Routine, tuple[Any, ...]]] = deque()
         self._condition = threading.Condition(threading.Lock())
 
@@ -44,7 +52,13 @@ class ApcQueue:
         return len(self._items)
 
     def wait_and_run(self, timeout: float | None) -> int:
-        """Wait up to ``timeout`` for routines; run all that are queued; return how many ran."""
+        """Wait up to ``timeout`` for routines, run those queued when the wait ends, return how many ran.
+
+        Routines queued while these run wait for the next alertable wait, so
+        a routine that queues another cannot keep the thread here forever. If
+        a routine raises, the exception propagates and the routines after it
+        stay queued.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             while not self._items:
@@ -52,31 +66,48 @@ class ApcQueue:
                 if remaining is not None and remaining <= 0:
                     return 0
                 self._condition.wait(remaining)
-            batch = list(self._items)
-            self._items.clear()
-        for fn, args in batch:
+            count = len(self._items)
+        ran = 0
+        while ran < count:
+            with self._condition:
+                fn, args = self._items.popleft()
+            ran += 1
             fn(*args)
-        return len(batch)
+        return ran
 
 
-_queues: dict[int, ApcQueue] = {}
+_queues: weakref.WeakKeyDictionary[threading.Thread, ApcQueue] = weakref.WeakKeyDictionary()
 _queues_lock = threading.Lock()
 
 
-def _queue_for(thread_id: int) -> ApcQueue:
-    queue = _queues.get(thread_id)
-    if queue is None:
-        with _queues_lock:
-            queue = _queues.setdefault(thread_id, ApcQueue(thread_id))
-    return queue
+def _queue_for(thread: threading.Thread) -> ApcQueue:
+    with _queues_lock:
+        queue = _queues.get(thread)
+        if queue is None:
+            queue = _queues[thread] = ApcQueue()
+        return queue
+
+
+def _resolve(thread: threading.Thread | int) -> threading.Thread:
+    if isinstance(thread, threading.Thread):
+        return thread
+    if isinstance(thread, int) and not isinstance(thread, bool):
+        for candidate in threading.enumerate():
+            if candidate.ident == thread:
+                return candidate
+        raise ValueError(f"no running thread has ident {thread}")
+    raise TypeError(f"thread must be a threading.Thread or a thread ident, not {type(thread).__name__}")
 
 
 def queue_apc(fn: Routine, thread: threading.Thread | int, *args: Any) -> None:
-    """Queue ``fn(*args)`` for ``thread`` (``QueueUserAPC``); it runs in that thread's next alertable wait."""
-    thread_id = thread if isinstance(thread, int) else thread.ident
-    if thread_id is None:
-        raise ValueError("the thread has not started")
-    _queue_for(thread_id).put(fn, args)
+    """Queue ``fn(*args)`` for ``thread`` (``QueueUserAPC``); it runs in that thread's next alertable wait.
+
+    Safe from any thread. A thread that has not started yet gets the routine
+    once it starts and waits alertably.
+    """
+    if not callable(fn):
+        raise TypeError("queue_apc() needs a callable")
+    _queue_for(_resolve(thread)).put(fn, args)
 
 
 def sleep_ex(timeout: float | None, alertable: bool = True) -> int:
@@ -84,24 +115,24 @@ def sleep_ex(timeout: float | None, alertable: bool = True) -> int:
 
     With ``alertable=True`` the sleep ends as soon as routines are queued for
     this thread; they run here, in this thread, and the number run is
-    returned (0: the time ran out). With ``alertable=False`` it is a plain
-    sleep that runs nothing and returns 0.
+    returned (0: the time ran out and nothing ran). With ``alertable=False``
+    it is a plain sleep that runs nothing and returns 0.
+
+    Never call it on an event loop's thread: it blocks the loop.
     """
     if not alertable:
         if timeout is None:
             raise ValueError("a non-alertable sleep needs a timeout")
-        time.sleep(timeout)
+        time.sleep(max(timeout, 0.0))
         return 0
-    return _queue_for(threading.get_ident()).wait_and_run(timeout)
+    return _queue_for(threading.current_thread()).wait_and_run(timeout)
 
 
 def pending_apcs(thread: threading.Thread | int | None = None) -> int:
     """How many routines wait for ``thread`` (default: this one)."""
-    if thread is None:
-        thread_id: int | None = threading.get_ident()
-    else:
-        thread_id = thread if isinstance(thread, int) else thread.ident
-    queue = _queues.get(thread_id) if thread_id is not None else None
+    resolved = threading.current_thread() if thread is None else _resolve(thread)
+    with _queues_lock:
+        queue = _queues.get(resolved)
     return 0 if queue is None else len(queue)
 
 
@@ -110,16 +141,20 @@ class Apc(Notifier):
 
     Args:
         fn: the routine.
-        thread: the thread to run it in; ``None`` means the thread that built
+        thread: the thread to run it in (a :class:`threading.Thread` or a
+            running thread's ident); ``None`` means the thread that builds
             this object (``hThread = 0``: the caller's thread).
 
     The routine runs only when that thread calls
-    ``asyncrpc.sync.sleep_ex(timeout, alertable=True)``. Use it from plain
-    threads; on an event loop thread use :class:`~asyncrpc.notify.Callback`,
-    since an alertable wait would block the loop.
+    ``asyncrpc.sync.sleep_ex(timeout, alertable=True)``, in that thread. Use
+    it from plain threads (see :mod:`asyncrpc.sync`); on an event loop's
+    thread use :class:`~asyncrpc.notify.Callback`, since an alertable wait
+    would block the loop.
+
+    Cost: one lock and one deque append per completion; no task, no thread.
     """
 
-    __slots__ = ("fn", "thread_id")
+    __slots__ = ("fn", "thread")
 
     def __init__(
         self,
@@ -129,13 +164,15 @@ class Apc(Notifier):
         if not callable(fn):
             raise TypeError("Apc needs a callable")
         self.fn = fn
-        if thread is None:
-            self.thread_id = threading.get_ident()
-        else:
-            thread_id = thread if isinstance(thread, int) else thread.ident
-            if thread_id is None:
-                raise ValueError("the thread has not started")
-            self.thread_id = thread_id
+        self.thread = threading.current_thread() if thread is None else _resolve(thread)
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
-        _queue_for(self.thread_id).put(self.fn, (call, event))
+        thread = self.thread
+        if thread.ident is not None and not thread.is_alive():
+            # QueueUserAPC fails for a thread that has exited: nobody could run it.
+            logger.warning("asyncrpc: APC for %r dropped: thread %s has ended", call, thread.name)
+            return
+        _queue_for(thread).put(self.fn, (call, event))
+
+    def __repr__(self) -> str:
+        return f"<Apc {self.fn!r} thread={self.thread.name!r}>"

@@ -38,6 +38,13 @@ __all__ = ["Decoder", "Encoder"]
 _TYPE_NAMES = {REQUEST: "request", RESPONSE: "response", NOTIFICATION: "notification"}
 
 
+# msgpack raises these without a message; say what they mean.
+_UNPACK_ERRORS: dict[type[Exception], str] = {
+    msgpack.FormatError: "invalid type byte (FormatError)",
+    msgpack.StackError: "containers nested deeper than msgpack decodes (StackError)",
+}
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -67,13 +74,20 @@ class Decoder:
             a plain peer's wrong arity is reported as the error it is.
     """
 
-    __slots__ = ("_limits", "_unpacker", "accept_extension")
+    __slots__ = ("_boundary", "_limits", "_received", "_unpacker", "accept_extension")
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False) -> None:
         self._limits = limits
         self.accept_extension = accept_extension
+        self._received = 0  # bytes fed so far
+        self._boundary = 0  # where the last complete message ended
         self._unpacker = msgpack.Unpacker(
             raw=False,
+            # Neovim sends buffer text as msgpack str whatever its bytes (a
+            # Latin-1 file is not UTF-8): keep such bytes as lone surrogates,
+            # as pynvim does, instead of dropping the connection; the
+            # encoder turns them back into the same bytes.
+            unicode_errors="surrogateescape",
             strict_map_key=False,
             use_list=True,
             max_buffer_size=limits.max_message_size,
@@ -88,6 +102,14 @@ class Decoder:
     def limits(self) -> Limits:
         return self._limits
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received after the last complete message (non-zero mid-message).
+
+        A peer that closes while this is non-zero cut a message short.
+        """
+        return self._received - self._boundary
+
     def receive_data(self, data: bytes) -> None:
         """Buffer ``data``; raises :class:`ProtocolError` past ``max_message_size``."""
         try:
@@ -96,6 +118,7 @@ class Decoder:
             raise ProtocolError(
                 f"message larger than the limit (max_message_size={self._limits.max_message_size})"
             ) from None
+        self._received += len(data)
 
     def next_event(self) -> Event | NeedData:
         """The next complete message, or :data:`NEED_DATA`."""
@@ -104,11 +127,11 @@ class Decoder:
         except msgpack.OutOfData:
             return NEED_DATA
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            # FormatError, StackError, ExtraData, over-length headers and bad
-            # UTF-8 (UnicodeDecodeError is a ValueError) and unhashable map keys
-            # (TypeError) all land here.
-            detail = str(exc) or type(exc).__name__
+            # FormatError, StackError, ExtraData, over-length headers and
+            # unhashable map keys (TypeError) all land here.
+            detail = str(exc) or _UNPACK_ERRORS.get(type(exc), type(exc).__name__)
             raise ProtocolError(f"malformed msgpack: {detail}") from exc
+        self._boundary = self._unpacker.tell()
         return self._to_event(message)
 
     def __iter__(self) -> Iterator[Event]:
@@ -191,7 +214,8 @@ class Encoder:
     __slots__ = ("_pack",)
 
     def __init__(self) -> None:
-        self._pack = msgpack.Packer(use_bin_type=True).pack
+        # surrogateescape: a str decoded from non-UTF-8 bytes goes back as those bytes.
+        self._pack = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
 
     def _encode(self, message: list[Any]) -> bytes:
         try:

@@ -1,0 +1,7 @@
+"""``python -m asyncrpc`` is the ``asyncrpc`` command."""
+
+import sys
+
+from asyncrpc.cli import main
+
+sys.exit(main())

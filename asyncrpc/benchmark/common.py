@@ -1,0 +1,100 @@
+"""What the benchmark servers and the client worker share.
+
+Each server module is run as ``python -m asyncrpc.benchmark.<module> --port 0``;
+it binds 127.0.0.1, prints the port it got on one line of stdout, and serves
+until it is terminated. Every server answers ``add(a, b)``, ``echo(value)``
+and ``stats()``, the last giving the server's own CPU time and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, TypeVar
+
+__all__ = [
+    "HOST",
+    "LOOPS",
+    "ECHO_PAYLOAD",
+    "loop_factory",
+    "process_stats",
+    "run_on",
+    "server_arguments",
+]
+
+T = TypeVar("T")
+
+HOST: Final = "127.0.0.1"
+LOOPS: Final = ("uvloop", "asyncio")
+
+#: The 1 KiB ``echo`` argument: bytes, so it travels as msgpack bin.
+ECHO_PAYLOAD: Final = bytes(range(256)) * 4
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory, in bytes (``ru_maxrss``)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def process_stats() -> dict[str, float]:
+    """CPU seconds used so far by this process (all threads) and its peak memory."""
+    return {"cpu": time.process_time(), "maxrss": float(peak_rss_bytes())}
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop  # type: ignore[no-any-return]
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    raise ValueError(f"unknown loop {name!r} (expected one of {', '.join(LOOPS)})")
+
+
+def run_on(loop_name: str, main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on a new loop of the named kind."""
+    with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
+        return runner.run(main)
+
+
+def server_arguments(description: str, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--loop", choices=LOOPS, default="uvloop")
+    parser.add_argument(
+        "--handlers",
+        choices=("plain", "async", "hold"),
+        default="plain",
+        help="plain def or async def handlers; hold: defer every call and never answer",
+    )
+    return parser.parse_args(argv)
+
+
+def announce_port(port: int) -> None:
+    """Tell the runner which port we listen on (the first line of stdout)."""
+    sys.stdout.write(f"{port}\n")
+    sys.stdout.flush()
+
+
+def exit_with_parent() -> None:
+    """Exit when the runner goes away: it holds our stdin open while it lives.
+
+    A daemon thread waits for stdin's end, so a runner that crashed or was
+    killed never leaves a server behind.
+    """
+    import os
+    import threading
+
+    def watch() -> None:
+        try:
+            sys.stdin.buffer.read()
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -1,0 +1,164 @@
+"""The ``asyncrpc`` command, run as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import asyncrpc
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "asyncrpc"]
+
+
+@dataclass
+class Served:
+    process: asyncio.subprocess.Process
+    address: str
+    banner: list[str]
+
+
+async def start_serving(*extra: str) -> Served:
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "serve",
+        "examples.demo_service:Demo",
+        "--namespace",
+        "demo",
+        *extra,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    async with asyncio.timeout(20):
+        first = (await process.stdout.readline()).decode()
+        methods = [(await process.stdout.readline()).decode() for _ in range(2)]
+    banner = [first, *methods]
+    match = re.search(r"serving \d+ methods on (\S+)", first)
+    assert match, f"unexpected banner: {first!r}"
+    return Served(process, match[1], banner)
+
+
+async def stop(served: Served, signum: int = signal.SIGTERM) -> tuple[int, str]:
+    served.process.send_signal(signum)
+    async with asyncio.timeout(20):
+        out, _ = await served.process.communicate()
+    return served.process.returncode or 0, out.decode()
+
+
+@pytest.fixture
+async def tcp_server() -> AsyncIterator[Served]:
+    served = await start_serving("--port", "0")
+    yield served
+    if served.process.returncode is None:
+        served.process.kill()
+        await served.process.wait()
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *CLI, *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(30):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_serve_lists_methods(tcp_server: Served) -> None:
+    assert tcp_server.address.startswith("127.0.0.1:")
+    listed = {line.strip() for line in tcp_server.banner[1:]}
+    assert listed == {"demo.AsyncFunc", "demo.NonAsyncFunc"}
+
+
+async def test_call_prints_result_as_json(tcp_server: Served) -> None:
+    code, out, err = await run_cli("call", tcp_server.address, "demo.AsyncFunc", "0.01")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == "AsyncFunc finished after 0.01s"
+    code, out, _ = await run_cli("call", tcp_server.address, "demo.NonAsyncFunc", "hello")
+    assert (code, json.loads(out)) == (0, None)
+
+
+async def test_call_reports_remote_errors(tcp_server: Served) -> None:
+    code, out, err = await run_cli("call", tcp_server.address, "demo.missing")
+    assert code == 1
+    assert out == ""
+    assert "MethodNotFound" in err
+    assert "demo.missing" in err
+
+
+async def test_call_to_nothing_listening_fails_cleanly() -> None:
+    server = asyncrpc.Server()
+    server.register_function(abs)
+    await server.start("127.0.0.1", 0)
+    port = server.port
+    await server.close()
+    code, _, err = await run_cli("call", f"127.0.0.1:{port}", "abs", "-1")
+    assert code == 2
+    assert "cannot connect" in err
+
+
+async def test_sigterm_lets_in_flight_calls_finish(tcp_server: Served) -> None:
+    host, port = tcp_server.address.split(":")
+    async with asyncrpc.connect(host, int(port)) as client:
+        in_flight = client.call("demo.AsyncFunc", 0.3)
+        await client.call("demo.NonAsyncFunc", "the server has read both requests")
+        tcp_server.process.send_signal(signal.SIGTERM)
+        assert await in_flight == "AsyncFunc finished after 0.3s"
+    code, out = await stop(tcp_server, signal.SIGTERM)
+    assert code == 0
+    assert "shutting down" in out
+
+
+async def test_sigint_exits_cleanly(tcp_server: Served) -> None:
+    code, out = await stop(tcp_server, signal.SIGINT)
+    assert code == 0
+    assert "shutting down" in out
+
+
+async def test_serve_and_call_on_unix_socket(tmp_path: Path) -> None:
+    path = str(tmp_path / "cli.sock")
+    served = await start_serving("--unix", path)
+    try:
+        assert served.address == path
+        code, out, _ = await run_cli("call", path, "demo.AsyncFunc", "0")
+        assert (code, json.loads(out)) == (0, "AsyncFunc finished after 0s")
+    finally:
+        code, _ = await stop(served)
+    assert code == 0
+    assert not Path(path).exists()
+
+
+def test_demo_prints_the_seed_timeline() -> None:
+    result = subprocess.run(
+        [*CLI, "demo", "--delay", "0.2"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    steps = [
+        "AsyncFunc(0.2) called: handle PENDING",
+        "NonAsyncFunc returned; AsyncFunc is still PENDING",
+        "complete() too early -> CallPending (997)",
+        "event set: AsyncFunc is COMPLETE",
+        "complete() -> 'AsyncFunc finished after 0.2s'",
+    ]
+    positions = [next(i for i, line in enumerate(lines) if step in line) for step in steps]
+    assert positions == sorted(positions), result.stdout
+    assert lines[-1] == "done."
+
+
+def test_help_names_every_command() -> None:
+    result = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    for command in ("serve", "call", "demo", "bench"):
+        assert command in result.stdout
