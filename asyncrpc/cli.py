@@ -1,9 +1,9 @@
 """The ``asyncrpc`` command: serve, call, demo, bench.
 
-    asyncrpc serve MODULE:OBJECT [--namespace N] [--host H] [--port P | --unix PATH]
-    asyncrpc call HOST:PORT METHOD [JSON_ARG ...]
-    asyncrpc demo
-    asyncrpc bench [OPTIONS]
+asyncrpc serve MODULE:OBJECT [--namespace N] [--host H] [--port P | --unix PATH]
+asyncrpc call HOST:PORT METHOD [JSON_ARG ...]
+asyncrpc demo
+asyncrpc bench [OPTIONS]
 """
 
 from __future__ import annotations
@@ -140,7 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve an object's methods over msgpack-rpc")
-    serve.add_argument("target", metavar="MODULE:OBJECT", help="a class (instantiated), object, function or module")
+    serve.add_argument(
+        "target", metavar="MODULE:OBJECT", help="a class (instantiated), object, function or module"
+    )
     serve.add_argument("--namespace", "-n", help="prefix method names: NAMESPACE.method")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     where = serve.add_mutually_exclusive_group()
@@ -151,7 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     call = commands.add_parser("call", help="call a method and print its result as JSON")
     call.add_argument("address", metavar="HOST:PORT", help="HOST:PORT, or a Unix socket path")
     call.add_argument("method")
-    call.add_argument("args", nargs="*", metavar="JSON_ARG", help="arguments, as JSON (bare words are strings)")
+    call.add_argument(
+        "args", nargs="*", metavar="JSON_ARG", help="arguments, as JSON (bare words are strings)"
+    )
     call.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds (default 30)")
     call.add_argument("--notify", action="store_true", help="send a notification; expect no reply")
 
@@ -159,9 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--delay", type=float, default=0.5, help="how long AsyncFunc takes (default 0.5)")
     demo.add_argument("--no-modes", action="store_true", help="skip the tour of notification modes")
 
-    commands.add_parser(
-        "bench", help="compare asyncrpc with a minimal baseline and grpc.aio", add_help=False
-    )
+    commands.add_parser("bench", help="compare asyncrpc with a minimal baseline and grpc.aio", add_help=False)
     return parser
 
 

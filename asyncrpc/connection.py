@@ -79,6 +79,17 @@ class _Abandoned:
 
 ABANDONED: Final = _Abandoned()
 
+_REPLY_CHUNK: Final = 16
+"""Replies queued before they are written without waiting for the rest.
+
+Replies made in one read (inline handlers) or one loop turn (handler tasks)
+would otherwise leave in one write at its end, and the peer would sit idle
+until then. Writing every 16 lets the peer work on the first replies while
+we make the rest: on two cores this took 64 callers on one connection from
+~1.2x to ~2x the minimal baseline's throughput (docs/benchmarks.md).
+Requests from many callers still leave in one write per loop turn.
+"""
+
 _INITIALIZED: Final = CallStatus.INITIALIZED
 _INLINE: Final = HandlerKind.INLINE
 _THREAD: Final = HandlerKind.THREAD
@@ -161,6 +172,14 @@ class Connection(asyncio.Protocol):
                 self._flush()
 
     def eof_received(self) -> bool | None:
+        unread = self._decoder.buffered
+        if unread and self._protocol_error is None:
+            # The peer cut a message short: log it, and let pending calls see why.
+            self._fail_protocol(
+                ProtocolError(
+                    f"peer closed the connection in the middle of a message ({unread} bytes unread)"
+                )
+            )
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -260,10 +279,8 @@ class Connection(asyncio.Protocol):
                 raise HandleInUseError(
                     f"call handle is {handle._status.value}; reset() it before another call"
                 )
-            if notify is not None:
-                if not isinstance(notify, Notifier):
-                    raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
-                handle._notify = notify
+            if notify is not None and not isinstance(notify, Notifier):
+                raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
             call = handle
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
@@ -278,10 +295,24 @@ class Connection(asyncio.Protocol):
         else:
             data = self._encoder.request(msgid, method, params)
         self._next_msgid = (msgid + 1) & MAX_MSGID
+        if handle is not None and notify is not None:
+            handle._notify = notify  # only now: a call that fails to start changes nothing
         call._start(self, msgid, method, self._loop, timeout)  # type: ignore[arg-type]
         pending[msgid] = call
         self._send(data)
         return call
+
+    def _awaited(self) -> None:
+        """A caller waits for its call: if that is the only call pending, send
+        it now instead of at the end of the loop turn (a lone caller has no
+        one to coalesce with, and would only wait longer)."""
+        if (
+            self._out
+            and not self._in_receive
+            and len(self._pending) == 1
+            and asyncio._get_running_loop() is self._loop  # never write from another thread
+        ):
+            self._flush()
 
     def notify(self, method: str, params: tuple[Any, ...] | list[Any]) -> None:
         """Send a notification (no reply)."""
@@ -372,8 +403,8 @@ class Connection(asyncio.Protocol):
         if extension is not None:
             timeout = extension.get(ext.EXT_TIMEOUT)
             # NaN would reach call_later (uvloop raises on it); inf means none.
-            if type(timeout) in (int, float) and math.isfinite(timeout):
-                call.deadline = self._loop.time() + max(timeout, 0.0)  # type: ignore[union-attr]
+            if (type(timeout) is float or type(timeout) is int) and math.isfinite(timeout):
+                call.deadline = self._loop.time() + max(float(timeout), 0.0)  # type: ignore[union-attr]
         if handler.kind is _INLINE:
             self._run_inline(call, handler, request.params)
         else:
@@ -466,19 +497,6 @@ class Connection(asyncio.Protocol):
         if len(self._serving) >= self._max_inflight:
             self._pause_reading()
 
-    def _complete_threadsafe(self, call: ServerCall, error: BaseException | None, value: Any) -> None:
-        loop = self._loop
-        assert loop is not None
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._complete(call, error, value)
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(self._complete, call, error, value)
-
     def _complete(self, call: ServerCall, error: BaseException | None, value: Any) -> None:
         """Send the reply for ``call``: the one place a served call ends."""
         if call._finished:
@@ -499,18 +517,20 @@ class Connection(asyncio.Protocol):
         if self._transport is None:
             return
         if error is None:
-            self._reply(call.msgid, None, value)
+            self._reply(call.msgid, None, value, alone=not self._serving)
         else:
             self._reply_error(call.msgid, error)
 
-    def _reply(self, msgid: int, error: Any, result: Any) -> None:
+    def _reply(self, msgid: int, error: Any, result: Any, *, alone: bool = False) -> None:
         if self._transport is None:
             return
         try:
             data = self._encoder.response(msgid, error, result)
         except EncodeError as exc:
             data = self._encoder.response(msgid, error_to_wire(exc, structured=self._peer_errors), None)
-        self._send(data)
+        self._send(data, alone)
+        if len(self._out) >= _REPLY_CHUNK:
+            self._flush()
 
     def _reply_error(self, msgid: int, exc: BaseException) -> None:
         self._reply(msgid, error_to_wire(exc, structured=self._peer_errors), None)
@@ -548,7 +568,12 @@ class Connection(asyncio.Protocol):
 
     # -- output ---------------------------------------------------------------------
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, alone: bool = False) -> None:
+        if alone and not self._in_receive and not self._flush_scheduled and self._transport is not None:
+            # Nothing else in flight to coalesce with (a lone caller): waiting
+            # for the end of the loop turn would only add latency.
+            self._transport.write(data)
+            return
         self._out.append(data)
         if not self._in_receive and not self._flush_scheduled:
             self._flush_scheduled = True

@@ -74,9 +74,7 @@ async def seed_scenario(client: Client, timeline: Timeline, delay: float) -> Non
     timeline("client", f"complete() -> {call.complete()!r}")
 
 
-async def run_demo(
-    out: Callable[[str], None] = print, *, delay: float = 0.5, modes: bool = True
-) -> None:
+async def run_demo(out: Callable[[str], None] = print, *, delay: float = 0.5, modes: bool = True) -> None:
     """Serve the demo on a loopback port, run the seed's scenario, then every notification mode."""
     timeline = Timeline(out)
     server = Server()

@@ -26,6 +26,7 @@ makes completion (and its notification) happen exactly once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from asyncrpc.connection import Connection
 
 __all__ = ["TRANSITIONS", "AsyncCall"]
+
+logger = logging.getLogger("asyncrpc")
 
 T = TypeVar("T")
 
@@ -60,6 +63,12 @@ TRANSITIONS: Final[dict[tuple[CallStatus, Step], CallStatus]] = {
 }
 
 _CALL_COMPLETE: Final = AsyncEvent.CALL_COMPLETE
+
+# The two steps every call takes, read from the table once: looking a step up
+# hashes an Enum member, which runs Python code, twice per call. Every other
+# step (and these, from any other state) goes through _advance().
+_STARTED: Final = TRANSITIONS[(INITIALIZED, "start")]
+_SUCCEEDED: Final = TRANSITIONS[(PENDING, "succeed")]
 
 
 class AsyncCall(Generic[T]):
@@ -130,7 +139,10 @@ class AsyncCall(Generic[T]):
         timeout: float | None,
     ) -> None:
         """Make the handle pending; the connection has already encoded the request."""
-        self._advance("start")
+        if self._status is INITIALIZED:
+            self._status = _STARTED
+        else:
+            self._advance("start")
         self._connection = connection
         self._msgid = msgid
         self.method = method
@@ -139,7 +151,9 @@ class AsyncCall(Generic[T]):
             self._timer = loop.call_later(timeout, self._expire)
 
     def _succeed(self, result: Any) -> None:
-        if not self._advance("succeed"):
+        if self._status is PENDING:
+            self._status = _SUCCEEDED
+        elif not self._advance("succeed"):
             return
         self._result = result
         future = self._future
@@ -167,7 +181,12 @@ class AsyncCall(Generic[T]):
         self._connection = None
         self.last_event = _CALL_COMPLETE
         if self._notify is not None:
-            self._notify.deliver(self, _CALL_COMPLETE)
+            try:
+                self._notify.deliver(self, _CALL_COMPLETE)
+            except Exception:
+                # A mode that cannot deliver (its loop is closed...) must not
+                # break the connection's read path or the other calls on it.
+                logger.exception("asyncrpc: %r could not deliver the completion of %r", self._notify, self)
 
     def _expire(self) -> None:
         self._timer = None
@@ -315,6 +334,9 @@ class AsyncCall(Generic[T]):
         future = self._future
         if future is None:
             raise HandleInUseError("this handle has not been used for a call")
+        connection = self._connection
+        if connection is not None:
+            connection._awaited()
         try:
             return (yield from future.__await__())
         except asyncio.CancelledError:

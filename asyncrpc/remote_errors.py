@@ -4,9 +4,11 @@ msgpack-rpc leaves the error object's shape to each peer. asyncrpc sends:
 
 * to a peer that negotiated the ``errors`` extension, a map
   ``{"type": "ValueError", "message": "...", "code"?: int, "data"?: any}``;
-* to a plain peer, Neovim's shape ``[code, "Type: message"]`` (code 0, or the
-  code given to ``CompletionToken.abort``), which Neovim shows to its user
-  and every msgpack-rpc client can print.
+* to a plain peer, Neovim's shape ``[code, "Type: message"]``, which Neovim
+  shows to its user and every msgpack-rpc client can print. Neovim accepts
+  only its own error types as ``code`` (0 Exception, 1 Validation) and shows
+  any other code as "unknown error", so another code (one given to
+  ``CompletionToken.abort``) travels in the message: ``[0, "Type[42]: message"]``.
 
 Reading, every shape is accepted and the object is kept as ``RemoteError.raw``.
 Known type names map back to their classes (:data:`ERROR_TYPES`); users may
@@ -43,7 +45,7 @@ _NEOVIM_TYPES: Final = {0: "Exception", 1: "Validation"}
 _TYPED_MESSAGE: Final = re.compile(
     r"(?P<type>[A-Za-z_][\w.]*"
     r"(?:Error|Exception|NotFound|Cancelled|Aborted|Exceeded|Warning|Exit|Interrupt))"
-    r": (?P<message>.*)",
+    r"(?:\[(?P<code>-?\d+)\])?: (?P<message>.*)",
     re.DOTALL,
 )
 
@@ -78,7 +80,9 @@ def error_to_wire(exc: BaseException, *, structured: bool, code: int | None = No
         if data is not None:
             error["data"] = data
         return error
-    return [0 if code is None else code, f"{name}: {message}" if name else message]
+    if code is None or code in _NEOVIM_TYPES:
+        return [0 if code is None else code, f"{name}: {message}" if name else message]
+    return [0, f"{name or 'RemoteError'}[{code}]: {message}"]
 
 
 def _build(name: str, message: str, *, data: Any, code: int | None, raw: Any) -> RPCError:
@@ -112,7 +116,8 @@ def error_from_wire(raw: Any) -> RPCError:
         if isinstance(head, int) and not isinstance(head, bool):
             typed = _TYPED_MESSAGE.fullmatch(message)
             if typed is not None:
-                return _build(typed["type"], typed["message"], data=data, code=head or None, raw=raw)
+                code = int(typed["code"]) if typed["code"] is not None else head or None
+                return _build(typed["type"], typed["message"], data=data, code=code, raw=raw)
             if message.startswith("Invalid method"):
                 # Neovim's answer to an unknown method.
                 return MethodNotFound(message, type="Exception", code=head, raw=raw)

@@ -56,6 +56,7 @@ class ServerCall:
     """
 
     __slots__ = (
+        "__weakref__",
         "_cancel_reason",
         "_client_gone",
         "_connection",
@@ -90,7 +91,8 @@ class ServerCall:
     # -- what a handler asks ------------------------------------------------
 
     def test_cancel(self) -> bool:
-        """True once the client asked to cancel, or the deadline passed (``RpcServerTestCancel``).
+        """True once the client asked to cancel, the deadline passed, or the client
+        went away (``RpcServerTestCancel``).
 
         Changes nothing: the call still has to be completed (or the handler
         cancelled by it). Safe from any thread.

@@ -7,6 +7,14 @@ every method here blocks the calling thread until the loop has done the work::
         print(c.call("add", 1, 2))                    # 3
         h = c.start("demo.AsyncFunc", 1.0, notify=notify.Apc(on_done))
         asyncrpc.sync.sleep_ex(5, alertable=True)     # on_done runs here, in this thread
+
+Every notification mode works from plain threads: ``Apc`` (this thread's
+alertable wait, :func:`sleep_ex`), ``Event`` with a ``threading.Event``,
+``Polling`` (``h.status()``), ``Callback`` (on the client's loop thread, or on
+a loop of your own), ``CompletionPort`` (:meth:`SyncClient.completion_port`,
+then ``port.get_blocking()``) and ``MessagePump``
+(:meth:`SyncClient.message_pump`, then ``pump.run_blocking()``, which runs
+the procedures in the calling thread).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.apc import pending_apcs, queue_apc, sleep_ex
 from asyncrpc.notify.base import Notifier
 from asyncrpc.notify.completion_port import CompletionPort
+from asyncrpc.notify.message_pump import MessagePump
 from asyncrpc.runner import has_uvloop
 from asyncrpc.status import AsyncEvent, CallStatus
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
@@ -47,7 +56,12 @@ class SyncCall:
 
     @property
     def user_info(self) -> Any:
+        """The caller's own value, kept on the handle (``UserInfo``)."""
         return self.call.user_info
+
+    @user_info.setter
+    def user_info(self, value: Any) -> None:
+        self.call.user_info = value
 
     @property
     def last_event(self) -> AsyncEvent | None:
@@ -67,6 +81,10 @@ class SyncCall:
     def complete(self) -> Any:
         """The result now; raises ``CallPending`` if the call has not finished."""
         return self.call.complete()
+
+    def exception(self) -> BaseException | None:
+        """The call's error, ``None`` if it succeeded; raises ``CallPending`` while pending."""
+        return self.call.exception()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the call finishes or ``timeout`` passes; True if it finished."""
@@ -158,6 +176,14 @@ class SyncClient:
 
         async def make() -> CompletionPort:
             return CompletionPort()
+
+        return self._portal.call(make)
+
+    def message_pump(self) -> MessagePump:
+        """A :class:`~asyncrpc.notify.MessagePump` on this client's loop, for ``run_blocking()``."""
+
+        async def make() -> MessagePump:
+            return MessagePump()
 
         return self._portal.call(make)
 

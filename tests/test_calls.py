@@ -280,3 +280,38 @@ async def test_server_close_refuses_new_calls_during_grace(
     assert await in_flight == "grace"
     await closing
     assert not server.is_serving
+
+
+async def test_lone_awaited_call_is_written_at_once(client: asyncrpc.Client) -> None:
+    """With no other caller to coalesce with, awaiting a call sends it without
+    waiting for the end of the loop turn (sequential latency)."""
+    connection = client.connection
+    counting = CountingTransport(connection._transport)
+    connection._transport = counting  # type: ignore[assignment]
+    try:
+        writes_seen_next_turn: list[int] = []
+        # Runs at the loop's next turn, before a flush the call would schedule.
+        asyncio.get_running_loop().call_soon(lambda: writes_seen_next_turn.append(len(counting.writes)))
+        call = client.call("add", 20, 22)
+        assert counting.writes == []  # queued, not yet written
+        assert await call == 42
+        assert writes_seen_next_turn == [1]  # `await` wrote it before yielding to the loop
+    finally:
+        connection._transport = counting.real
+
+
+async def test_replies_to_a_pipelined_burst_leave_in_chunks(server: asyncrpc.Server) -> None:
+    """Replies to one read go out every 16, so the peer can start on them early."""
+    async with asyncrpc.connect("127.0.0.1", server.port) as client:
+        await client.call("add", 0, 0)
+        (served,) = server._connections
+        counting = CountingTransport(served._transport)
+        served._transport = counting  # type: ignore[assignment]
+        try:
+            results = await asyncio.gather(*(client.call("add", i, 1) for i in range(64)))
+        finally:
+            served._transport = counting.real
+    assert results == [i + 1 for i in range(64)]
+    replies_per_write = [data.count(b"\x94\x01") for data in counting.writes]
+    assert sum(replies_per_write) >= 64
+    assert max(replies_per_write) <= 16

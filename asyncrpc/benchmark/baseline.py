@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -37,7 +38,7 @@ def _echo(value: Any) -> Any:
     return value
 
 
-HANDLERS = {"add": _add, "echo": _echo, "stats": process_stats}
+HANDLERS: dict[str, Callable[..., Any]] = {"add": _add, "echo": _echo, "stats": process_stats}
 
 
 class BaselineServer(asyncio.Protocol):

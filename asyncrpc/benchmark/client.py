@@ -192,9 +192,7 @@ async def concurrent(
     return {"calls": done[0], "elapsed": elapsed, "rate": done[0] / elapsed}
 
 
-async def measured(
-    target: Target, phase: Callable[[], Awaitable[dict[str, Any]]]
-) -> dict[str, Any]:
+async def measured(target: Target, phase: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
     """Run ``phase``, adding the CPU time per call of both processes."""
     server_before = await target.stats()
     gc.collect()
@@ -212,6 +210,7 @@ async def run_workloads(
     impl: str,
     port: int,
     workloads: list[str],
+    *,
     duration: float,
     warmup: float,
     max_calls: int,
@@ -225,8 +224,10 @@ async def run_workloads(
             method, args = WORKLOADS[name]
             call = target.caller(method)
             await concurrent(call, args, callers, warmup, max_calls)
-            seq = await measured(target, lambda: sequential(call, args, duration, max_calls))
-            conc = await measured(target, lambda: concurrent(call, args, callers, duration, max_calls))
+            seq = await measured(target, functools.partial(sequential, call, args, duration, max_calls))
+            conc = await measured(
+                target, functools.partial(concurrent, call, args, callers, duration, max_calls)
+            )
             results[name] = {"sequential": seq, "concurrent": conc}
         server = await target.stats()
     finally:
@@ -251,13 +252,25 @@ def _current_rss() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
+async def _hold_calls(client: Any, count: int, batch: int) -> tuple[list[Any], dict[str, float]]:
+    calls: list[Any] = []
+    async with asyncio.timeout(120):
+        for start in range(0, count, batch):
+            calls.extend(client.call("add", i, i) for i in range(start, min(start + batch, count)))
+            await asyncio.sleep(0)  # let the writes go out in batches
+        # The reply to stats() comes after every request before it on the
+        # connection was read (and deferred) by the server.
+        server = await client.call("stats")
+    return calls, server
+
+
 async def pending_memory(port: int, count: int, batch: int = 1000) -> dict[str, Any]:
     """Start ``count`` calls that the server holds unanswered; memory per pending call.
 
     The server (``asyncrpc_server --handlers hold``) defers every call and
-    never answers. Its ``stats()`` reply comes after all the requests on the
-    same connection, so when it arrives every call has been received and is
-    pending on both sides.
+    never answers. Resident memory is measured in a first pass; a second pass,
+    on a new connection, counts the Python objects alone with tracemalloc
+    (whose own bookkeeping would inflate the first figure).
     """
     import tracemalloc
 
@@ -267,34 +280,40 @@ async def pending_memory(port: int, count: int, batch: int = 1000) -> dict[str, 
         await client.call("stats")
         gc.collect()
         rss_before = _current_rss()
-        tracemalloc.start()
-        traced_before = tracemalloc.get_traced_memory()[0]
-        calls = []
-        async with asyncio.timeout(120):
-            for start in range(0, count, batch):
-                calls.extend(client.call("add", i, i) for i in range(start, min(start + batch, count)))
-                await asyncio.sleep(0)  # let the writes go out in batches
-            server = await client.call("stats")
+        calls, server = await _hold_calls(client, count, batch)
+        server_maxrss = server["maxrss"]
         gc.collect()
-        traced_after = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
         rss_after = _current_rss()
+        peak = peak_rss_bytes()
         pending = client.connection.pending_count
         if server["held"] < count or pending < count:
             raise RuntimeError(f"only {pending} calls pending (server holds {server['held']})")
-        result = {
-            "calls": count,
-            "pending": pending,
-            "rss_before": rss_before,
-            "rss_after": rss_after,
-            "rss_per_call": (rss_after - rss_before) / count,
-            "traced_per_call": (traced_after - traced_before) / count,
-            "client_maxrss": peak_rss_bytes(),
-            "server_maxrss": server["maxrss"],
-        }
-    # Closing failed every pending call with ConnectionLost; make sure none hangs.
-    assert all(call.done() for call in calls)
-    return result
+    # Closing failed every pending call with ConnectionLost; none hangs.
+    if not all(call.done() for call in calls):
+        raise RuntimeError("calls still pending after the connection closed")
+    del calls
+
+    async with asyncrpc.connect(HOST, port) as client:
+        await client.call("stats")
+        gc.collect()
+        tracemalloc.start()
+        traced_before = tracemalloc.get_traced_memory()[0]
+        calls, _ = await _hold_calls(client, count, batch)
+        gc.collect()
+        traced_after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        if len(calls) != count:
+            raise RuntimeError(f"{len(calls)} calls made, {count} expected")
+    return {
+        "calls": count,
+        "pending": pending,
+        "rss_before": rss_before,
+        "rss_after": rss_after,
+        "rss_per_call": (rss_after - rss_before) / count,
+        "traced_per_call": (traced_after - traced_before) / count,
+        "client_maxrss": peak,
+        "server_maxrss": server_maxrss,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,7 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         result = run_on(
             args.loop,
             run_workloads(
-                args.impl, args.port, workloads, args.duration, args.warmup, args.max_calls, args.callers
+                args.impl,
+                args.port,
+                workloads,
+                duration=args.duration,
+                warmup=args.warmup,
+                max_calls=args.max_calls,
+                callers=args.callers,
             ),
         )
     json.dump(result, sys.stdout)

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 __all__ = [
+    "ECHO_PAYLOAD",
     "HOST",
     "LOOPS",
-    "ECHO_PAYLOAD",
+    "announce_port",
+    "exit_with_parent",
     "loop_factory",
+    "peak_rss_bytes",
     "process_stats",
     "run_on",
     "server_arguments",
@@ -36,7 +38,11 @@ ECHO_PAYLOAD: Final = bytes(range(256)) * 4
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident memory, in bytes (``ru_maxrss``)."""
+    """This process's peak resident memory, in bytes (``ru_maxrss``; 0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return int(peak if sys.platform == "darwin" else peak * 1024)
@@ -51,7 +57,7 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     if name == "uvloop":
         import uvloop
 
-        return uvloop.new_event_loop  # type: ignore[no-any-return]
+        return uvloop.new_event_loop
     if name == "asyncio":
         return asyncio.new_event_loop
     raise ValueError(f"unknown loop {name!r} (expected one of {', '.join(LOOPS)})")

@@ -11,6 +11,12 @@ mode                      Windows RPC                     asyncio
 :class:`CompletionPort`   I/O completion port             ``asyncio.Queue`` of :class:`Completion`
 :class:`MessagePump`      window message                  a pump task dispatching :class:`Message`
 ========================  ==============================  ==========================================
+
+A call handle knows only :class:`Notifier`: it calls ``deliver(call, event)``
+exactly once when the call finishes, whatever the outcome, and never for a
+call that failed to start. No mode starts a task or a thread per call (a
+:class:`Callback` whose routine is a coroutine function runs that routine as
+a task, by request).
 """
 
 from asyncrpc.notify.apc import Apc

@@ -18,7 +18,11 @@ class Notifier:
     thread of the event loop that owns the connection, right after the call's
     outcome is fixed (so ``call.complete()`` already answers). An adapter must
     not block there: it hands the completion to wherever the caller chose
-    (another loop, another thread, a queue) and returns.
+    (another loop, another thread, a queue) and returns. It should not raise
+    either; if it does, the error is logged and the connection carries on.
+
+    One notifier may serve any number of calls, at the same time or one
+    after another.
     """
 
     __slots__ = ()

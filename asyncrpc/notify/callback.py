@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,21 +16,28 @@ if TYPE_CHECKING:
 
 __all__ = ["Callback"]
 
+logger = logging.getLogger("asyncrpc")
+
 
 class Callback(Notifier):
     """Call ``fn(call, AsyncEvent.CALL_COMPLETE)`` on an event loop when the call completes.
 
     Args:
-        fn: the routine. A coroutine function is started as a task on the
-            target loop. It must not block: it runs on an event loop.
-        loop: the loop to run ``fn`` on, possibly running in another thread.
-            ``None``: the loop that made the call.
+        fn: the routine. If it is a coroutine function (or returns an
+            awaitable), the awaitable runs as a task on the target loop. It
+            must not block: it runs on an event loop.
+        loop: the loop to run ``fn`` on, possibly running in another thread
+            (the ``hThread`` case). ``None``: the loop that made the call.
 
     The routine is scheduled with ``call_soon`` (``call_soon_threadsafe``
-    across threads), never run inside the connection's read path.
+    across threads), never run inside the connection's read path, so it may
+    make calls of its own. Cost: one scheduled callback per completion; a
+    plain function adds no task and no thread. An exception raised by the
+    routine is reported by the target loop's exception handler (a coroutine's,
+    by the ``asyncrpc`` logger) and harms nothing else.
     """
 
-    __slots__ = ("_is_coroutine", "fn", "loop")
+    __slots__ = ("fn", "loop")
 
     def __init__(
         self,
@@ -38,36 +46,35 @@ class Callback(Notifier):
     ) -> None:
         if not callable(fn):
             raise TypeError("Callback needs a callable")
+        if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
+            raise TypeError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
         self.fn = fn
         self.loop = loop
-        self._is_coroutine = inspect.iscoroutinefunction(fn)
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
+        running = asyncio.get_running_loop()  # deliver() runs on the loop that made the call
         loop = self.loop
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if loop is None:
-            loop = running
-        assert loop is not None, "deliver() runs on the connection's loop"
-        if loop is running:
-            loop.call_soon(self._run, call, event)
+        if loop is None or loop is running:
+            running.call_soon(self._run, call, event)
         else:
             loop.call_soon_threadsafe(self._run, call, event)
 
     def _run(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
-        if self._is_coroutine:
-            task = asyncio.get_running_loop().create_task(self.fn(call, event))
-            _keep_alive(task)
-        else:
-            self.fn(call, event)
+        result = self.fn(call, event)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            _tasks.add(task)
+            task.add_done_callback(_task_done)
+
+    def __repr__(self) -> str:
+        return f"<Callback {self.fn!r}{'' if self.loop is None else ' on another loop'}>"
 
 
-_tasks: set[asyncio.Task[Any]] = set()
+# The loop keeps only weak references to tasks: hold coroutine callbacks' here.
+_tasks: set[asyncio.Future[Any]] = set()
 
 
-def _keep_alive(task: asyncio.Task[Any]) -> None:
-    # The loop only keeps weak references to tasks.
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+def _task_done(task: asyncio.Future[Any]) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("asyncrpc: coroutine callback raised", exc_info=task.exception())

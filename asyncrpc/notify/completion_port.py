@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,13 @@ if TYPE_CHECKING:
     from asyncrpc.status import AsyncEvent
 
 __all__ = ["Completion", "CompletionPort", "PortBinding"]
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +50,7 @@ class CompletionPort(Notifier):
     __slots__ = ("_loop", "_queue")
 
     def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-        self._loop = loop
+        self._loop = loop if loop is not None else _running_loop()
         self._queue: asyncio.Queue[Completion] = asyncio.Queue()
 
     def bind(self, key: Any = None, overlapped: Any = None) -> PortBinding:
@@ -63,10 +64,7 @@ class CompletionPort(Notifier):
         """Queue a completion; safe from any thread."""
         completion = Completion(key, call, overlapped)
         loop = self._loop
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
+        running = _running_loop()
         if loop is None:
             if running is None:
                 raise RuntimeError("CompletionPort has no loop yet; build it inside one or pass loop=")
@@ -82,6 +80,8 @@ class CompletionPort(Notifier):
         Raises:
             TimeoutError: none came within ``timeout`` seconds.
         """
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         if timeout is None:
             return await self._queue.get()
         async with asyncio.timeout(timeout):
@@ -92,16 +92,18 @@ class CompletionPort(Notifier):
         return self._queue.get_nowait()
 
     def get_blocking(self, timeout: float | None = None) -> Completion:
-        """For a plain thread: wait for the next completion on the port's loop.
+        """For a plain thread: wait for the next completion (``GetQueuedCompletionStatus``
+        from a thread pool). Many threads may wait on one port; each completion goes to one.
 
         Raises:
             TimeoutError: none came within ``timeout`` seconds.
+            RuntimeError: called on the port's own loop, which it would block.
         """
         loop = self._loop
         if loop is None:
-            raise RuntimeError("CompletionPort has no loop yet")
-        if threading.get_ident() == getattr(loop, "_thread_id", None):
-            raise RuntimeError("get_blocking() would block the port's own loop; await get()")
+            raise RuntimeError("CompletionPort has no loop yet; build it inside one or pass loop=")
+        if _running_loop() is loop:
+            raise RuntimeError("get_blocking() would block the port's own loop; await port.get()")
         return asyncio.run_coroutine_threadsafe(self.get(timeout), loop).result()
 
     def qsize(self) -> int:
@@ -112,7 +114,11 @@ class CompletionPort(Notifier):
         return self
 
     async def __anext__(self) -> Completion:
+        """``async for completion in port``: endless, like a thread looping on the port; break out."""
         return await self._queue.get()
+
+    def __repr__(self) -> str:
+        return f"<CompletionPort queued={self._queue.qsize()}>"
 
 
 class PortBinding(Notifier):
@@ -127,3 +133,6 @@ class PortBinding(Notifier):
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
         self.port.post(self.key, call, self.overlapped)
+
+    def __repr__(self) -> str:
+        return f"<PortBinding key={self.key!r} overlapped={self.overlapped!r}>"

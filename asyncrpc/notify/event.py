@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 __all__ = ["Event"]
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Event(Notifier):
     """Set an event object when the call completes (the Windows event object).
 
@@ -23,14 +30,22 @@ class Event(Notifier):
             ``asyncio.Event`` when built inside a running loop, else a
             ``threading.Event`` (for code without a loop, see
             :mod:`asyncrpc.sync`).
-        loop: the loop an ``asyncio.Event`` belongs to. Defaults to the loop
-            running where this object is built, else the loop that made the
-            call. Setting happens on that loop, safely from any thread.
+        loop: the loop an ``asyncio.Event`` belongs to, when that is not the
+            loop running where this object is built (an event of a loop
+            running in another thread).
 
-    The event is never cleared by asyncrpc: as on Windows, the caller resets it.
+    An ``asyncio.Event`` is not thread-safe, so it is always set on the loop
+    it belongs to: directly when that loop is the one completing the call,
+    through ``call_soon_threadsafe`` otherwise. Its loop is, in order: the
+    loop it is already bound to (someone awaits it), ``loop=``, the loop
+    running where this object was built, the loop that made the call. A
+    ``threading.Event`` is set directly.
+
+    The event is never cleared by asyncrpc: as on Windows, the caller resets
+    it before reusing it for another call.
     """
 
-    __slots__ = ("event", "loop")
+    __slots__ = ("_home", "event", "loop")
 
     def __init__(
         self,
@@ -38,38 +53,48 @@ class Event(Notifier):
         *,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
+        home = loop if loop is not None else _running_loop()
         if ev is None:
-            ev = asyncio.Event() if loop is not None else threading.Event()
+            ev = asyncio.Event() if home is not None else threading.Event()
         if not isinstance(ev, asyncio.Event | threading.Event):
             raise TypeError(f"ev must be an asyncio.Event or threading.Event, not {type(ev).__name__}")
         self.event = ev
         self.loop = loop
+        self._home = home
+
+    def _loop_of(self, ev: asyncio.Event) -> asyncio.AbstractEventLoop | None:
+        # asyncio.Event binds itself to a loop the first time it is awaited
+        # (asyncio.mixins._LoopBoundMixin); that loop is the one to set it on.
+        bound: asyncio.AbstractEventLoop | None = getattr(ev, "_loop", None)
+        return bound if bound is not None else self._home
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
         ev = self.event
         if isinstance(ev, threading.Event):
             ev.set()
             return
-        loop = self.loop
-        if loop is None:
-            connection = call._connection
-            loop = self.loop = asyncio.get_running_loop() if connection is None else connection.loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
+        loop = self._loop_of(ev)
+        # deliver() runs on the loop that made the call: with no other loop
+        # known, that is the event's loop.
+        if loop is None or loop is _running_loop():
             ev.set()
         else:
             loop.call_soon_threadsafe(ev.set)
 
+    def is_set(self) -> bool:
+        """True once the event is set (either kind)."""
+        return self.event.is_set()
+
+    def clear(self) -> None:
+        """Reset the event for another call (``ResetEvent``); do it on the event's own loop."""
+        self.event.clear()
+
     async def wait(self) -> None:
-        """Wait for the event (an ``asyncio.Event`` only)."""
+        """Wait for the event (an ``asyncio.Event`` only; on a ``threading.Event`` call ``.event.wait()``)."""
         if not isinstance(self.event, asyncio.Event):
-            raise TypeError("wait() is for an asyncio.Event; use event.wait() on a threading.Event")
+            raise TypeError("wait() is for an asyncio.Event; use .event.wait() on a threading.Event")
         await self.event.wait()
+
+    def __repr__(self) -> str:
+        kind = "asyncio" if isinstance(self.event, asyncio.Event) else "threading"
+        return f"<Event {kind} {'set' if self.event.is_set() else 'clear'}>"

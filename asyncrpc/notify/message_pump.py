@@ -1,4 +1,11 @@
-"""Message pump: completions become window messages dispatched by a pump task."""
+"""Message pump: completions become window messages, dispatched in order by one pump.
+
+A Windows client can ask for a message to be posted to a window when its call
+completes; the thread that owns the window finds it in its message loop
+(``GetMessage`` / ``DispatchMessage``) among every other message posted there.
+:class:`MessagePump` is that queue and loop: ``await pump.run()`` on an event
+loop, or ``pump.run_blocking()`` in a plain thread.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from asyncrpc.notify.base import Notifier
 
@@ -15,17 +22,29 @@ if TYPE_CHECKING:
     from asyncrpc.handle import AsyncCall
     from asyncrpc.status import AsyncEvent
 
-__all__ = ["Message", "MessagePump", "MessageTarget"]
+__all__ = ["WM_APP", "WM_QUIT", "WM_USER", "Message", "MessagePump", "MessageTarget"]
 
 logger = logging.getLogger("asyncrpc")
 
-WM_QUIT = 0x0012
+WM_QUIT: Final = 0x0012
+"""The message :meth:`MessagePump.post_quit` posts; ends :meth:`MessagePump.run`."""
+WM_USER: Final = 0x0400
+"""First message number for a window class's own messages."""
+WM_APP: Final = 0x8000
+"""First message number for an application's own messages (a good base for completions)."""
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A posted message (``MSG``): for a completion, ``lparam`` is the call handle
-    and ``wparam`` the :class:`~asyncrpc.AsyncEvent`."""
+    """A posted message (``MSG``). For a completion, ``wparam`` is the
+    :class:`~asyncrpc.AsyncEvent` (``CALL_COMPLETE``) and ``lparam`` the call handle."""
 
     hwnd: Any
     msg: int
@@ -33,25 +52,33 @@ class Message:
     lparam: Any = None
 
 
-class MessagePump(Notifier):
+class MessagePump:
     """A message queue and its dispatch loop (``PostMessage`` / ``GetMessage`` / ``DispatchMessage``).
 
     ``pump.register(msg, proc)`` sets the procedure for a message number;
-    ``notify=pump.target(msg, hwnd=...)`` posts ``Message(hwnd, msg, event,
-    call)`` when a call completes; ``await pump.run()`` dispatches messages one
-    at a time, in order, until cancelled or :meth:`post_quit`. User code may
-    :meth:`post` its own messages to the same pump.
+    ``notify=pump.target(msg, hwnd=...)`` posts ``Message(hwnd, msg,
+    AsyncEvent.CALL_COMPLETE, call)`` when a call completes; ``await
+    pump.run()`` dispatches messages one at a time, in the order they were
+    posted, until cancelled or :meth:`post_quit`. User code may :meth:`post`
+    its own messages to the same pump; they interleave with completions in
+    order. A procedure may be a coroutine function: it is awaited before the
+    next message is dispatched.
+
+    The pump itself is not a notification mode (a completion needs a message
+    number): pass ``pump.target(msg)``.
+
+    Args:
+        loop: the loop the queue lives on; default the running loop where the
+            pump is built, else the loop of the first message posted.
+
+    Cost: one queue entry per completion; the pump is one task (or thread)
+    for any number of calls.
     """
 
     __slots__ = ("_loop", "_procs", "_queue", "default_proc")
 
     def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-        self._loop = loop
+        self._loop = loop if loop is not None else _running_loop()
         self._queue: asyncio.Queue[Message] = asyncio.Queue()
         self._procs: dict[int, Callable[[Message], Any]] = {}
         #: Called for messages with no registered procedure (``DefWindowProc``); default: ignore.
@@ -59,23 +86,19 @@ class MessagePump(Notifier):
 
     def register(self, msg: int, proc: Callable[[Message], Any]) -> None:
         """Dispatch messages numbered ``msg`` to ``proc(message)`` (sync or async)."""
+        if not callable(proc):
+            raise TypeError("register() needs a callable procedure")
         self._procs[msg] = proc
 
     def target(self, msg: int, hwnd: Any = None) -> MessageTarget:
         """A notification mode that posts message ``msg`` for ``hwnd`` on completion."""
         return MessageTarget(self, msg, hwnd)
 
-    def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
-        raise TypeError("use notify=pump.target(msg, hwnd=...) to choose the message")
-
     def post(self, hwnd: Any, msg: int, wparam: Any = None, lparam: Any = None) -> None:
         """Queue a message (``PostMessage``); safe from any thread."""
         message = Message(hwnd, msg, wparam, lparam)
         loop = self._loop
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
+        running = _running_loop()
         if loop is None:
             if running is None:
                 raise RuntimeError("MessagePump has no loop yet; build it inside one or pass loop=")
@@ -93,8 +116,16 @@ class MessagePump(Notifier):
         """Messages queued and not yet dispatched."""
         return self._queue.qsize()
 
+    async def get(self) -> Message:
+        """The next message, without dispatching it (``GetMessage``)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return await self._queue.get()
+
     async def run(self) -> None:
         """Dispatch messages until cancelled or a quit message; returns on quit."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         queue = self._queue
         while True:
             message = await queue.get()
@@ -103,7 +134,7 @@ class MessagePump(Notifier):
             await self.dispatch(message)
 
     async def dispatch(self, message: Message) -> None:
-        """Run the procedure for one message (``DispatchMessage``); errors are logged."""
+        """Run the procedure for one message (``DispatchMessage``); its errors are logged."""
         proc = self._procs.get(message.msg, self.default_proc)
         if proc is None:
             return
@@ -113,6 +144,47 @@ class MessagePump(Notifier):
                 await result
         except Exception:
             logger.exception("asyncrpc: message procedure for %#x raised", message.msg)
+
+    def run_blocking(self, timeout: float | None = None) -> None:
+        """The message loop for a plain thread: procedures run in the calling thread.
+
+        Dispatches until a quit message. A coroutine procedure is awaited on
+        the pump's loop, the calling thread waiting for it.
+
+        Raises:
+            TimeoutError: no message came within ``timeout`` seconds.
+            RuntimeError: called on the pump's own loop, which it would block.
+        """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("MessagePump has no loop yet; build it inside one or pass loop=")
+        if _running_loop() is loop:
+            raise RuntimeError("run_blocking() would block the pump's own loop; await pump.run()")
+
+        async def next_message() -> Message:
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
+
+        while True:
+            message = asyncio.run_coroutine_threadsafe(next_message(), loop).result()
+            if message.msg == WM_QUIT and message.hwnd is None:
+                return
+            proc = self._procs.get(message.msg, self.default_proc)
+            if proc is None:
+                continue
+            try:
+                result = proc(message)
+                if inspect.isawaitable(result):
+                    asyncio.run_coroutine_threadsafe(_awaited(result), loop).result()
+            except Exception:
+                logger.exception("asyncrpc: message procedure for %#x raised", message.msg)
+
+    def __repr__(self) -> str:
+        return f"<MessagePump queued={self._queue.qsize()} procs={sorted(self._procs)}>"
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 class MessageTarget(Notifier):
@@ -127,3 +199,6 @@ class MessageTarget(Notifier):
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
         self.pump.post(self.hwnd, self.msg, event, call)
+
+    def __repr__(self) -> str:
+        return f"<MessageTarget msg={self.msg:#x} hwnd={self.hwnd!r}>"

@@ -28,3 +28,6 @@ class Polling(Notifier):
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
         self.completed += 1
+
+    def __repr__(self) -> str:
+        return f"<Polling completed={self.completed}>"

@@ -90,7 +90,11 @@ class Decoder:
             unicode_errors="surrogateescape",
             strict_map_key=False,
             use_list=True,
-            max_buffer_size=limits.max_message_size,
+            # The size limit is per message, checked in next_event() (as h11's
+            # max_incomplete_event_size): msgpack's own buffer limit counts
+            # every unread byte, so a chunk of many small pipelined messages
+            # would break it. 0 is msgpack's "no limit" (4 GiB).
+            max_buffer_size=0,
             max_str_len=limits.max_str_len,
             max_bin_len=limits.max_bin_len,
             max_ext_len=limits.max_ext_len,
@@ -111,36 +115,66 @@ class Decoder:
         return self._received - self._boundary
 
     def receive_data(self, data: bytes) -> None:
-        """Buffer ``data``; raises :class:`ProtocolError` past ``max_message_size``."""
+        """Buffer ``data``; drain it with :meth:`next_event` before feeding much more."""
         try:
             self._unpacker.feed(data)
-        except msgpack.BufferFull:
-            raise ProtocolError(
-                f"message larger than the limit (max_message_size={self._limits.max_message_size})"
-            ) from None
+        except msgpack.BufferFull:  # only past msgpack's own 4 GiB
+            raise ProtocolError("too much unread data buffered") from None
         self._received += len(data)
 
+    def _too_large(self) -> ProtocolError:
+        return ProtocolError(
+            f"message larger than the limit (max_message_size={self._limits.max_message_size})"
+        )
+
     def next_event(self) -> Event | NeedData:
-        """The next complete message, or :data:`NEED_DATA`."""
+        """The next complete message, or :data:`NEED_DATA`.
+
+        Raises :class:`ProtocolError` for a malformed message, or one (complete
+        or not yet) longer than ``max_message_size``.
+        """
+        unpacker = self._unpacker
         try:
-            message = self._unpacker.unpack()
+            message = unpacker.unpack()
         except msgpack.OutOfData:
+            if self._received - self._boundary > self._limits.max_message_size:
+                raise self._too_large() from None
             return NEED_DATA
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            # FormatError, StackError, ExtraData, over-length headers and
-            # unhashable map keys (TypeError) all land here.
-            detail = str(exc) or _UNPACK_ERRORS.get(type(exc), type(exc).__name__)
-            raise ProtocolError(f"malformed msgpack: {detail}") from exc
-        self._boundary = self._unpacker.tell()
+            raise self._malformed(exc) from exc
+        end = unpacker.tell()
+        if end - self._boundary > self._limits.max_message_size:
+            raise self._too_large()
+        self._boundary = end
         return self._to_event(message)
+
+    @staticmethod
+    def _malformed(exc: Exception) -> ProtocolError:
+        # FormatError, StackError, ExtraData, over-length headers and
+        # unhashable map keys (TypeError) all land here.
+        detail = str(exc) or _UNPACK_ERRORS.get(type(exc), type(exc).__name__)
+        if "exceeds max_" in detail:  # msgpack's own length checks, from our Limits
+            return ProtocolError(f"message breaks a decoder limit: {detail}")
+        return ProtocolError(f"malformed msgpack: {detail}")
 
     def __iter__(self) -> Iterator[Event]:
         """Every complete message buffered so far; stops at the first incomplete one."""
-        while True:
-            event = self.next_event()
-            if event is NEED_DATA:
-                return
-            yield event  # type: ignore[misc]
+        # next_event() in one loop, the read path of every connection:
+        # iterating the unpacker ends without raising OutOfData per chunk.
+        unpacker = self._unpacker
+        limit = self._limits.max_message_size
+        to_event = self._to_event
+        try:
+            for message in unpacker:
+                end = unpacker.tell()
+                if end - self._boundary > limit:
+                    raise self._too_large()
+                self._boundary = end
+                yield to_event(message)
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise self._malformed(exc) from exc
+        if self._received - self._boundary > limit:
+            raise self._too_large()
 
     def _to_event(self, message: Any) -> Event:
         if type(message) is not list:
@@ -150,6 +184,8 @@ class Decoder:
         kind = message[0]
         size = len(message)
         depth = self._limits.max_depth
+        # The checks of msgid, method and params are inlined for the common
+        # case (this runs for every message); the helpers raise the errors.
         if kind == REQUEST and type(kind) is int:
             if size == 5 and self.accept_extension:
                 extension = message[4]
@@ -160,17 +196,26 @@ class Decoder:
                 raise ProtocolError(f"request has {size} elements, expected 4")
             else:
                 extension = None
-            msgid = self._msgid(message[1], kind)
-            method = self._method(message[2], kind)
+            msgid = message[1]
+            if type(msgid) is not int or not 0 <= msgid <= MAX_MSGID:
+                msgid = self._msgid(msgid, kind)
+            method = message[2]
+            if type(method) is not str:
+                method = self._method(method, kind)
             params = message[3]
             if type(params) is not list:
                 raise ProtocolError(f"request params is not an array: {_describe(params)}")
-            _check_depth(params, depth - 1)
+            for item in params:
+                if type(item) is list or type(item) is dict:
+                    _check_depth(params, depth - 1)
+                    break
             return Request(msgid, method, params, extension)
         if kind == RESPONSE and type(kind) is int:
             if size != 4:
                 raise ProtocolError(f"response has {size} elements, expected 4")
-            msgid = self._msgid(message[1], kind)
+            msgid = message[1]
+            if type(msgid) is not int or not 0 <= msgid <= MAX_MSGID:
+                msgid = self._msgid(msgid, kind)
             error = message[2]
             result = message[3]
             if type(error) is list or type(error) is dict:
@@ -233,11 +278,17 @@ class Encoder:
         """``[0, msgid, method, params]``, with the extension map only when given."""
         if extension:
             return self._encode([REQUEST, msgid, method, params, extension])
-        return self._encode([REQUEST, msgid, method, params])
+        try:  # _encode() inlined: one request per call
+            return self._pack([REQUEST, msgid, method, params])  # type: ignore[no-any-return]
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
 
     def response(self, msgid: int, error: Any, result: Any) -> bytes:
         """``[1, msgid, error, result]``."""
-        return self._encode([RESPONSE, msgid, error, result])
+        try:  # _encode() inlined: one response per call
+            return self._pack([RESPONSE, msgid, error, result])  # type: ignore[no-any-return]
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
 
     def notification(self, method: str, params: list[Any] | tuple[Any, ...]) -> bytes:
         """``[2, method, params]``."""

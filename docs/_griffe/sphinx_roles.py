@@ -22,7 +22,9 @@ from typing import Any
 
 import griffe
 
-_ROLE = re.compile(r":(?:py:)?(?:class|meth|func|attr|data|mod|exc|obj):`(?P<tilde>~?)(?P<target>[\w.]+)(?:\(\))?`")
+_ROLE = re.compile(
+    r":(?:py:)?(?:class|meth|func|attr|data|mod|exc|obj):`(?P<tilde>~?)(?P<target>[\w.]+)(?:\(\))?`"
+)
 _LITERAL_INTRO = re.compile(r"(?P<text>\S.*?)(?P<colons>\s?::)\s*$")
 _TABLE_RULE = re.compile(r"\s*=+(?: +=+)+\s*")
 
@@ -39,7 +41,7 @@ def _resolve(obj: griffe.Object | griffe.Alias, target: str) -> str:
     while scope is not None:
         try:
             resolved = scope.resolve(head)
-        except Exception:  # noqa: BLE001 - griffe raises several kinds; any means "not here"
+        except Exception:  # griffe raises several kinds; any means "not in this scope"
             scope = scope.parent
             continue
         return f"{resolved}.{rest}" if rest else resolved

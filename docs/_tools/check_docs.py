@@ -1,0 +1,271 @@
+"""Check the documentation against the code: ``python docs/_tools/check_docs.py [PAGE.md ...]``.
+
+1. Every ``python`` block in ``docs/`` must compile (top-level ``await`` allowed).
+2. Every complete script (a block with a ``title="..."``, or one that calls
+   ``asyncrpc.run(`` / ``asyncio.run(``) is run in a fresh interpreter; if the
+   next fenced block is ``text`` and the prose between says "prints", the
+   script's output must be exactly that block. Blocks titled ``server.py`` or
+   ``client.py`` are halves of a pair and only compiled. ``neovim.md`` needs a
+   Neovim listening on 127.0.0.1:6666: the script starts one when ``nvim`` is
+   installed and the port is free, else skips that page's scripts.
+3. Every dotted ``asyncrpc.*`` name and ``notify.<Class>`` in the prose and code
+   must exist.
+4. Every hex dump in ``protocol.md`` must be byte for byte what
+   ``asyncrpc.wire.Encoder`` produces for the message it describes.
+5. Every table row giving a default (``| `max_str_len` | 16 MiB | ...``) must
+   match the code's default.
+
+Exit status 1 on any failure. Snippets are real loopback programs; the whole
+run takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+FENCE = re.compile(
+    r"^(?P<indent> *)```(?P<lang>[\w-]*)(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S
+)
+NAME = re.compile(r"\b(asyncrpc(?:\.\w+)+|notify\.[A-Z]\w*)")
+WIRE_STRINGS = {"asyncrpc.hello", "asyncrpc.cancel"}  # method names on the wire, not Python names
+NVIM_ADDRESS = ("127.0.0.1", 6666)
+
+
+def _dedent(body: str, indent: str) -> str:
+    return "\n".join(line[len(indent) :] if line.startswith(indent) else line for line in body.split("\n"))
+
+
+def _listening(address: tuple[str, int]) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(address, timeout=0.5):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _neovim() -> Iterator[bool]:
+    """Make sure Neovim listens on NVIM_ADDRESS for the duration, if at all possible."""
+    if _listening(NVIM_ADDRESS):
+        yield True
+        return
+    nvim = shutil.which("nvim")
+    if nvim is None:
+        yield False
+        return
+    listen = f"{NVIM_ADDRESS[0]}:{NVIM_ADDRESS[1]}"
+    process = subprocess.Popen(
+        [nvim, "--headless", "--clean", "-n", "--listen", listen],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _listening(NVIM_ADDRESS) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)  # a starting process cannot be awaited; poll its port
+        yield _listening(NVIM_ADDRESS)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def check_snippets(pages: list[Path], have_nvim: bool) -> int:
+    failures = compiled = ran = 0
+    for md in pages:
+        rel = md.relative_to(DOCS)
+        text = md.read_text()
+        blocks = list(FENCE.finditer(text))
+        for i, m in enumerate(blocks):
+            if m["lang"] != "python":
+                continue
+            code = _dedent(m["body"], m["indent"])
+            where = f"{rel}:{text[: m.start()].count(chr(10)) + 1}"
+            try:
+                compile(code, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+                compiled += 1
+            except SyntaxError as exc:
+                print(f"SYNTAX {where}: {exc}")
+                failures += 1
+                continue
+            info = m["info"]
+            runnable = "title=" in info or "asyncrpc.run(" in code or "asyncio.run(" in code
+            if not runnable or 'title="server.py"' in info or 'title="client.py"' in info:
+                continue
+            if str(rel) == "neovim.md" and not have_nvim:
+                print(f"SKIP {where}: no Neovim on {NVIM_ADDRESS}")
+                continue
+            expected = None
+            following = blocks[i + 1] if i + 1 < len(blocks) else None
+            announced = following is not None and "prints" in text[m.end() : following.start()]
+            if following is not None and following["lang"] == "text" and announced:
+                expected = _dedent(following["body"], following["indent"]).strip()
+            with tempfile.TemporaryDirectory() as tmp:
+                script = Path(tmp) / "snippet.py"
+                script.write_text(code)
+                env = dict(os.environ, PYTHONPATH=str(ROOT))
+                try:
+                    proc = subprocess.run(
+                        [sys.executable, "-W", "error", str(script)],
+                        check=False,
+                        cwd=tmp,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=60,
+                    )
+                except subprocess.TimeoutExpired:
+                    print(f"TIMEOUT {where}")
+                    failures += 1
+                    continue
+            ran += 1
+            if proc.returncode != 0:
+                print(f"FAIL {where} (exit {proc.returncode})\n{proc.stderr[-3000:]}")
+                failures += 1
+            elif expected is not None and proc.stdout.strip() != expected:
+                got = proc.stdout.strip()
+                print(f"OUTPUT {where}\n--- the page says\n{expected}\n--- the script printed\n{got}")
+                failures += 1
+            elif proc.stderr.strip():
+                print(f"STDERR {where} (not a failure)\n{proc.stderr[-1500:]}")
+    print(f"snippets: {compiled} compiled, {ran} run, {failures} failed")
+    return failures
+
+
+def _exists(name: str) -> bool:
+    parts = name.split(".")
+    if parts[0] == "notify":
+        parts = ["asyncrpc", *parts]
+    for k in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        for attr in parts[k:]:
+            if hasattr(obj, attr):
+                obj = getattr(obj, attr)
+                continue
+            # instance attributes declared in __slots__ or as dataclass fields
+            fields = getattr(obj, "__dataclass_fields__", {})
+            slots = {s for klass in getattr(obj, "__mro__", ()) for s in getattr(klass, "__slots__", ())}
+            return attr in fields or attr in slots
+        return True
+    return False
+
+
+def check_names(pages: list[Path]) -> int:
+    sys.path.insert(0, str(ROOT))
+    bad = 0
+    for md in pages:
+        prose = re.sub(r"```text\n.*?```", "", md.read_text(), flags=re.S)  # hex dumps' ASCII column
+        for name in sorted(set(NAME.findall(prose)) - WIRE_STRINGS):
+            if not _exists(name):
+                print(f"NAME {md.relative_to(DOCS)}: {name} does not exist")
+                bad += 1
+    print(f"names: {bad} missing")
+    return bad
+
+
+def _hexdump(data: bytes) -> str:
+    lines = []
+    for offset in range(0, len(data), 16):
+        chunk = data[offset : offset + 16]
+        hexes = " ".join(f"{byte:02x}" for byte in chunk)
+        text = "".join(chr(byte) if 32 <= byte < 127 else "." for byte in chunk)
+        lines.append(f"{offset:04x}  {hexes:<47}  {text}".rstrip())
+    return "\n".join(lines)
+
+
+def check_hex_dumps() -> int:
+    sys.path.insert(0, str(ROOT))
+    import asyncrpc
+    from asyncrpc.remote_errors import error_to_wire
+    from asyncrpc.wire import Encoder
+    from asyncrpc.wire import extensions as ext
+
+    e = Encoder()
+    cancelled = asyncrpc.CallCancelled("'demo.AsyncFunc' cancelled on the server")
+    messages = {
+        "request": e.request(7, "add", [1, 2]),
+        "response": e.response(7, None, 3),
+        "notification": e.notification("demo.log", ["x"]),
+        "error (map)": e.response(8, error_to_wire(ValueError("bad value"), structured=True), None),
+        "error (plain)": e.response(8, error_to_wire(ValueError("bad value"), structured=False), None),
+        "hello": e.request(0, ext.HELLO_METHOD, [ext.hello_payload()]),
+        "hello answer (Neovim)": e.response(0, [0, "Invalid method: asyncrpc.hello"], None),
+        "hello answer (asyncrpc)": e.response(0, None, ext.hello_payload()),
+        "cancel": e.notification(ext.CANCEL_METHOD, [9]),
+        "deadline request": e.request(9, "demo.AsyncFunc", [2.0], {ext.EXT_TIMEOUT: 0.5}),
+        "cancelled answer": e.response(9, error_to_wire(cancelled, structured=True), None),
+    }
+    dumps = {_hexdump(data): label for label, data in messages.items()}
+    text = (DOCS / "protocol.md").read_text()
+    bad = 0
+    seen = set()
+    for m in re.finditer(r"```text\n(0000 .*?)```", text, re.S):
+        block = "\n".join(line.rstrip() for line in m.group(1).strip("\n").split("\n"))
+        if block in dumps:
+            seen.add(dumps[block])
+        else:
+            line = text[: m.start()].count("\n") + 1
+            print(f"HEX protocol.md:{line}: not what the encoder produces:\n{block}")
+            bad += 1
+    for label in sorted(set(messages) - seen):
+        print(f"HEX protocol.md: no dump of the {label} (or it changed)")
+        bad += 1
+    print(f"hex dumps: {len(seen)} match, {bad} wrong or missing")
+    return bad
+
+
+def _number(text: str) -> int | None:
+    text = text.split("(", maxsplit=1)[0].strip().replace(",", "").replace("_", "")
+    if text.endswith("MiB"):
+        return int(text[:-3]) * 1024 * 1024
+    return int(text) if text.isdigit() else None
+
+
+def check_defaults(pages: list[Path]) -> int:
+    sys.path.insert(0, str(ROOT))
+    from asyncrpc.connection import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
+    from asyncrpc.wire import Limits
+
+    defaults: dict[str, int] = {name: getattr(Limits(), name) for name in Limits.__dataclass_fields__}
+    defaults |= {"max_inflight": DEFAULT_MAX_INFLIGHT, "max_pending": DEFAULT_MAX_PENDING}
+    row = re.compile(r"^\| `(?P<name>max_\w+)` \| (?P<value>[^|]+) \|", re.M)
+    bad = 0
+    for md in pages:
+        for m in row.finditer(md.read_text()):
+            value = _number(m["value"])
+            actual = defaults.get(m["name"])
+            if value is not None and value != actual:
+                print(f"DEFAULT {md.relative_to(DOCS)}: {m['name']} is {actual}, not {value}")
+                bad += 1
+    print(f"defaults: {bad} wrong")
+    return bad
+
+
+def main(argv: list[str]) -> int:
+    pages = [DOCS / a for a in argv] if argv else sorted(DOCS.rglob("*.md"))
+    with _neovim() as have_nvim:
+        failures = check_snippets(pages, have_nvim)
+    failures += check_names(pages)
+    failures += check_defaults(pages)
+    if not argv or "protocol.md" in argv:
+        failures += check_hex_dumps()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
