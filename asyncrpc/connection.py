@@ -90,6 +90,15 @@ we make the rest: on two cores this took 64 callers on one connection from
 Requests from many callers still leave in one write per loop turn.
 """
 
+_RUNNING: set[asyncio.Task[Any]] = set()
+
+
+def _keep_alive(task: asyncio.Task[Any]) -> None:
+    """Hold a strong reference to a task nobody else holds until it ends."""
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+
+
 _INITIALIZED: Final = CallStatus.INITIALIZED
 _INLINE: Final = HandlerKind.INLINE
 _THREAD: Final = HandlerKind.THREAD
@@ -119,7 +128,6 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, AsyncCall[Any] | _Abandoned] = {}
         self._serving: dict[int, ServerCall] = {}
-        self._background: set[asyncio.Task[Any]] = set()
         self._next_msgid = 0
         self._out: list[bytes] = []
         self._flush_scheduled = False
@@ -203,6 +211,12 @@ class Connection(asyncio.Protocol):
         serving, self._serving = self._serving, {}
         for server_call in serving.values():
             server_call._disconnected()
+            task = server_call._task
+            if task is not None and not task.done():
+                # Nothing holds this connection (or its table) any more, and
+                # the loop keeps only weak references to tasks: a cooperative
+                # or cancelled handler must still be allowed to finish.
+                _keep_alive(task)
 
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
@@ -556,8 +570,7 @@ class Connection(asyncio.Protocol):
             return
         if type(coro) is CoroutineType or handler.kind is not _INLINE:
             task = self._loop.create_task(self._run_notification(method, coro))  # type: ignore[union-attr]
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            _keep_alive(task)
 
     @staticmethod
     async def _run_notification(method: str, awaitable: Any) -> None:

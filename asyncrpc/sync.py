@@ -68,6 +68,18 @@ class SyncCall:
         return self.call.last_event
 
     @property
+    def msgid(self) -> int | None:
+        return self.call.msgid
+
+    @property
+    def notify(self) -> Notifier | None:
+        return self.call.notify
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.call.cancel_requested
+
+    @property
     def method(self) -> str | None:
         return self.call.method
 

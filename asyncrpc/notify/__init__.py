@@ -24,10 +24,13 @@ from asyncrpc.notify.base import Notifier
 from asyncrpc.notify.callback import Callback
 from asyncrpc.notify.completion_port import Completion, CompletionPort, PortBinding
 from asyncrpc.notify.event import Event
-from asyncrpc.notify.message_pump import Message, MessagePump, MessageTarget
+from asyncrpc.notify.message_pump import WM_APP, WM_QUIT, WM_USER, Message, MessagePump, MessageTarget
 from asyncrpc.notify.polling import Polling
 
 __all__ = [
+    "WM_APP",
+    "WM_QUIT",
+    "WM_USER",
     "Apc",
     "Callback",
     "Completion",
