@@ -38,6 +38,16 @@ class Demo:
         return "secret"
 
 
+BOUND = 5.0  # seconds any single wait in a test may take before it counts as a hang
+SLACK = 0.01  # uvloop's timers have millisecond resolution and may fire that much early
+
+
+async def wait(event: asyncio.Event) -> None:
+    """Wait for ``event``; a hang fails the test after :data:`BOUND` seconds."""
+    async with asyncio.timeout(BOUND):
+        await event.wait()
+
+
 GATES: dict[str, asyncio.Event] = {}
 
 

@@ -11,8 +11,8 @@ import pytest
 
 import asyncrpc
 from asyncrpc import AsyncEvent, CallCancelled, CallStatus, DeadlineExceeded, RemoteError
+from tests.services import BOUND
 
-BOUND = 5.0  # seconds any single wait in these tests may take before it counts as a hang
 POLL = 0.01  # a worker's wait between two looks at test_cancel()
 
 

@@ -14,14 +14,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import CallStatus, DeadlineExceeded, notify
-
-BOUND = 5.0  # seconds any single wait in these tests may take before it counts as a hang
-SLACK = 0.01  # uvloop's timers have millisecond resolution and may fire that much early
-
-
-async def wait(event: asyncio.Event) -> None:
-    async with asyncio.timeout(BOUND):
-        await event.wait()
+from tests.services import BOUND, SLACK, wait
 
 
 class Probe:

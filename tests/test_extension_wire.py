@@ -18,8 +18,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import CallCancelled, CallStatus, DeadlineExceeded
-
-BOUND = 5.0  # seconds any single wait in these tests may take before it counts as a hang
+from tests.services import BOUND
 
 # [0, 0, "asyncrpc.hello", [{"protocol": "asyncrpc", "version": 1,
 #                            "features": ["cancel", "deadline", "errors"]}]]

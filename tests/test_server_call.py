@@ -12,13 +12,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import AlreadyCompleted, AsyncEvent, CallCancelled, CallStatus, RemoteError
-
-BOUND = 5.0  # seconds any single wait in these tests may take before it counts as a hang
-
-
-async def wait(event: asyncio.Event) -> None:
-    async with asyncio.timeout(BOUND):
-        await event.wait()
+from tests.services import BOUND, wait
 
 
 class Probe:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from asyncrpc.notify._loop_queue import LoopQueue
 from asyncrpc.notify.base import Notifier
 
 if TYPE_CHECKING:
@@ -14,13 +15,6 @@ if TYPE_CHECKING:
     from asyncrpc.status import AsyncEvent
 
 __all__ = ["Completion", "CompletionPort", "PortBinding"]
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +41,10 @@ class CompletionPort(Notifier):
             Deliveries from other threads hop onto it safely.
     """
 
-    __slots__ = ("_loop", "_queue")
+    __slots__ = ("_queue",)
 
     def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop if loop is not None else _running_loop()
-        self._queue: asyncio.Queue[Completion] = asyncio.Queue()
+        self._queue: LoopQueue[Completion] = LoopQueue("CompletionPort", loop)
 
     def bind(self, key: Any = None, overlapped: Any = None) -> PortBinding:
         """A notification mode that posts ``Completion(key, call, overlapped)`` to this port."""
@@ -62,17 +55,7 @@ class CompletionPort(Notifier):
 
     def post(self, key: Any = None, call: AsyncCall[Any] | None = None, overlapped: Any = None) -> None:
         """Queue a completion; safe from any thread."""
-        completion = Completion(key, call, overlapped)
-        loop = self._loop
-        running = _running_loop()
-        if loop is None:
-            if running is None:
-                raise RuntimeError("CompletionPort has no loop yet; build it inside one or pass loop=")
-            loop = self._loop = running
-        if loop is running:
-            self._queue.put_nowait(completion)
-        else:
-            loop.call_soon_threadsafe(self._queue.put_nowait, completion)
+        self._queue.put(Completion(key, call, overlapped))
 
     async def get(self, timeout: float | None = None) -> Completion:
         """The next completion (``GetQueuedCompletionStatus``).
@@ -80,12 +63,7 @@ class CompletionPort(Notifier):
         Raises:
             TimeoutError: none came within ``timeout`` seconds.
         """
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        if timeout is None:
-            return await self._queue.get()
-        async with asyncio.timeout(timeout):
-            return await self._queue.get()
+        return await self._queue.get(timeout)
 
     def get_nowait(self) -> Completion:
         """The next completion if one is queued; raises ``asyncio.QueueEmpty`` otherwise."""
@@ -99,12 +77,7 @@ class CompletionPort(Notifier):
             TimeoutError: none came within ``timeout`` seconds.
             RuntimeError: called on the port's own loop, which it would block.
         """
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("CompletionPort has no loop yet; build it inside one or pass loop=")
-        if _running_loop() is loop:
-            raise RuntimeError("get_blocking() would block the port's own loop; await port.get()")
-        return asyncio.run_coroutine_threadsafe(self.get(timeout), loop).result()
+        return self._queue.get_blocking(timeout, "get_blocking()")
 
     def qsize(self) -> int:
         """How many completions are queued."""

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
+from asyncrpc.notify._loop_queue import running_loop
 from asyncrpc.notify.base import Notifier
 
 if TYPE_CHECKING:
@@ -13,13 +14,6 @@ if TYPE_CHECKING:
     from asyncrpc.status import AsyncEvent
 
 __all__ = ["Event"]
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class Event(Notifier):
@@ -53,7 +47,7 @@ class Event(Notifier):
         *,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        home = loop if loop is not None else _running_loop()
+        home = loop if loop is not None else running_loop()
         if ev is None:
             ev = asyncio.Event() if home is not None else threading.Event()
         if not isinstance(ev, asyncio.Event | threading.Event):
@@ -76,7 +70,7 @@ class Event(Notifier):
         loop = self._loop_of(ev)
         # deliver() runs on the loop that made the call: with no other loop
         # known, that is the event's loop.
-        if loop is None or loop is _running_loop():
+        if loop is None or loop is running_loop():
             ev.set()
         else:
             loop.call_soon_threadsafe(ev.set)

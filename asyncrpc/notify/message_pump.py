@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from asyncrpc.notify._loop_queue import LoopQueue
 from asyncrpc.notify.base import Notifier
 
 if TYPE_CHECKING:
@@ -32,13 +33,6 @@ WM_USER: Final = 0x0400
 """First message number for a window class's own messages."""
 WM_APP: Final = 0x8000
 """First message number for an application's own messages (a good base for completions)."""
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +69,10 @@ class MessagePump:
     for any number of calls.
     """
 
-    __slots__ = ("_loop", "_procs", "_queue", "default_proc")
+    __slots__ = ("_procs", "_queue", "default_proc")
 
     def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._loop = loop if loop is not None else _running_loop()
-        self._queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._queue: LoopQueue[Message] = LoopQueue("MessagePump", loop)
         self._procs: dict[int, Callable[[Message], Any]] = {}
         #: Called for messages with no registered procedure (``DefWindowProc``); default: ignore.
         self.default_proc: Callable[[Message], Any] | None = None
@@ -96,17 +89,7 @@ class MessagePump:
 
     def post(self, hwnd: Any, msg: int, wparam: Any = None, lparam: Any = None) -> None:
         """Queue a message (``PostMessage``); safe from any thread."""
-        message = Message(hwnd, msg, wparam, lparam)
-        loop = self._loop
-        running = _running_loop()
-        if loop is None:
-            if running is None:
-                raise RuntimeError("MessagePump has no loop yet; build it inside one or pass loop=")
-            loop = self._loop = running
-        if loop is running:
-            self._queue.put_nowait(message)
-        else:
-            loop.call_soon_threadsafe(self._queue.put_nowait, message)
+        self._queue.put(Message(hwnd, msg, wparam, lparam))
 
     def post_quit(self) -> None:
         """Make :meth:`run` return after the messages already queued (``PostQuitMessage``)."""
@@ -118,14 +101,10 @@ class MessagePump:
 
     async def get(self) -> Message:
         """The next message, without dispatching it (``GetMessage``)."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
         return await self._queue.get()
 
     async def run(self) -> None:
         """Dispatch messages until cancelled or a quit message; returns on quit."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
         queue = self._queue
         while True:
             message = await queue.get()
@@ -155,18 +134,8 @@ class MessagePump:
             TimeoutError: no message came within ``timeout`` seconds.
             RuntimeError: called on the pump's own loop, which it would block.
         """
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("MessagePump has no loop yet; build it inside one or pass loop=")
-        if _running_loop() is loop:
-            raise RuntimeError("run_blocking() would block the pump's own loop; await pump.run()")
-
-        async def next_message() -> Message:
-            async with asyncio.timeout(timeout):
-                return await self._queue.get()
-
         while True:
-            message = asyncio.run_coroutine_threadsafe(next_message(), loop).result()
+            message = self._queue.get_blocking(timeout, "run_blocking()")
             if message.msg == WM_QUIT and message.hwnd is None:
                 return
             proc = self._procs.get(message.msg, self.default_proc)
@@ -174,7 +143,8 @@ class MessagePump:
                 continue
             try:
                 result = proc(message)
-                if inspect.isawaitable(result):
+                loop = self._queue.loop
+                if inspect.isawaitable(result) and loop is not None:
                     asyncio.run_coroutine_threadsafe(_awaited(result), loop).result()
             except Exception:
                 logger.exception("asyncrpc: message procedure for %#x raised", message.msg)
