@@ -60,6 +60,15 @@ def add(a: Any, b: Any) -> Any:
     return a + b
 
 
+async def serve(service: Any, namespace: str, **options: Any) -> asyncrpc.Server:
+    """Serve ``service`` on a free loopback port, and tell it the port (``service.port``)."""
+    server = asyncrpc.Server(**options)
+    server.register(service, namespace=namespace)
+    await server.start("127.0.0.1", 0)
+    service.port = server.port
+    return server
+
+
 def make_server(**options: Any) -> asyncrpc.Server:
     server = asyncrpc.Server(**options)
     server.register(Demo(), namespace="demo")

@@ -11,7 +11,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import AsyncEvent, CallCancelled, CallStatus, DeadlineExceeded, RemoteError
-from tests.services import BOUND
+from tests.services import BOUND, serve
 
 POLL = 0.01  # a worker's wait between two looks at test_cancel()
 
@@ -111,10 +111,7 @@ class Worker:
 @pytest.fixture
 async def worker() -> AsyncIterator[Worker]:
     w = Worker(asyncio.get_running_loop())
-    server = asyncrpc.Server()
-    server.register(w, namespace="w")
-    await server.start("127.0.0.1", 0)
-    w.port = server.port
+    server = await serve(w, "w")
     yield w
     w.release.set()
     w.stop.set()

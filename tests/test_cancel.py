@@ -16,7 +16,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import AsyncEvent, CallCancelled, CallPending, CallStatus, notify
-from tests.services import BOUND, SLACK, wait
+from tests.services import BOUND, SLACK, serve, wait
 
 
 class Probe:
@@ -76,10 +76,7 @@ class Probe:
 @pytest.fixture
 async def probe() -> AsyncIterator[Probe]:
     p = Probe()
-    server = asyncrpc.Server()
-    server.register(p, namespace="p")
-    await server.start("127.0.0.1", 0)
-    p.port = server.port
+    server = await serve(p, "p")
     yield p
     p.release.set()
     await server.close(grace=1.0)

@@ -14,7 +14,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import CallStatus, DeadlineExceeded, notify
-from tests.services import BOUND, SLACK, wait
+from tests.services import BOUND, SLACK, serve, wait
 
 
 class Probe:
@@ -79,18 +79,10 @@ class Probe:
         return "pong"
 
 
-async def start_server(probe: Probe, *, extensions: bool = True) -> asyncrpc.Server:
-    server = asyncrpc.Server(extensions=extensions)
-    server.register(probe, namespace="p")
-    await server.start("127.0.0.1", 0)
-    probe.port = server.port
-    return server
-
-
 @pytest.fixture
 async def probe() -> AsyncIterator[Probe]:
     p = Probe()
-    server = await start_server(p)
+    server = await serve(p, "p")
     yield p
     p.release.set()
     await server.close(grace=1.0)
@@ -210,7 +202,7 @@ async def test_deadline_without_extension_ends_call_locally_only(
     server_extensions: bool, client_extensions: bool
 ) -> None:
     probe = Probe()
-    server = await start_server(probe, extensions=server_extensions)
+    server = await serve(probe, "p", extensions=server_extensions)
     try:
         async with asyncrpc.connect("127.0.0.1", probe.port, extensions=client_extensions) as client:
             assert client.features == frozenset()

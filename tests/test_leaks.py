@@ -14,6 +14,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import CallCancelled, CallStatus, ConnectionLost, DeadlineExceeded
+from tests.services import serve
 
 BOUND = 10.0  # seconds any single wait in these tests may take before it counts as a hang
 N = 700  # calls of each kind; six kinds, so 4200 calls in the first test
@@ -64,10 +65,7 @@ class Probe:
 @pytest.fixture
 async def probe() -> AsyncIterator[Probe]:
     p = Probe()
-    server = asyncrpc.Server()
-    server.register(p, namespace="p")
-    await server.start("127.0.0.1", 0)
-    p.port = server.port
+    server = await serve(p, "p")
     yield p
     p.release.set()
     await server.close(grace=1.0)

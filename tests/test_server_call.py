@@ -12,7 +12,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import AlreadyCompleted, AsyncEvent, CallCancelled, CallStatus, RemoteError
-from tests.services import BOUND, wait
+from tests.services import BOUND, serve, wait
 
 
 class Probe:
@@ -129,10 +129,7 @@ class Probe:
 @pytest.fixture
 async def probe() -> AsyncIterator[Probe]:
     p = Probe()
-    server = asyncrpc.Server()
-    server.register(p, namespace="p")
-    await server.start("127.0.0.1", 0)
-    p.port = server.port
+    server = await serve(p, "p")
     yield p
     p.release.set()
     p.thread_release.set()

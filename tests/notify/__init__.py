@@ -305,6 +305,7 @@ class Receiver:
     """
 
     name = "none"
+    mode: Notifier  # the notification mode each receiver builds
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -316,7 +317,7 @@ class Receiver:
 
     def notifier(self) -> Notifier:
         """The notification mode to pass as ``notify=`` (one object may serve many calls)."""
-        raise NotImplementedError
+        return self.mode
 
     def misuse(self) -> object:
         """What a user might wrongly pass as ``notify=`` for this mode (it must raise TypeError)."""
@@ -412,9 +413,6 @@ class EventReceiver(Receiver):
         self.event = CountingAsyncioEvent(on_set=lambda: self._record(None))
         self.mode = notify.Event(self.event)
 
-    def notifier(self) -> Notifier:
-        return self.mode
-
     def misuse(self) -> object:
         return self.event  # the raw event, not notify.Event(event)
 
@@ -440,9 +438,6 @@ class ThreadingEventReceiver(Receiver):
         self.event = CountingThreadingEvent()
         self.mode = notify.Event(self.event)
 
-    def notifier(self) -> Notifier:
-        return self.mode
-
     def misuse(self) -> object:
         return self.event
 
@@ -460,7 +455,25 @@ class ThreadingEventReceiver(Receiver):
         return len(self.event.set_threads)
 
 
-class OtherLoopEventReceiver(Receiver):
+class OtherLoopReceiver(Receiver):
+    """A receiver whose mode delivers on a loop running in another thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.other = LoopThread()
+
+    async def flush(self) -> None:
+        await self.other.call(lambda: None)  # runs there after what was already scheduled
+        await flush_loop()
+
+    async def task_count(self) -> int:
+        return len(asyncio.all_tasks()) + await self.other.task_count()
+
+    async def close(self) -> None:
+        self.other.close()
+
+
+class OtherLoopEventReceiver(OtherLoopReceiver):
     """``notify.Event(ev, loop=other)`` for an ``asyncio.Event`` of a loop running in another thread.
 
     A task on the other loop waits on the event and records each wake-up; the
@@ -471,7 +484,6 @@ class OtherLoopEventReceiver(Receiver):
 
     def __init__(self) -> None:
         super().__init__()
-        self.other = LoopThread()
         self.event: CountingAsyncioEvent = asyncio.run_coroutine_threadsafe(
             self._make_event(), self.other.loop
         ).result(WAIT)
@@ -480,26 +492,13 @@ class OtherLoopEventReceiver(Receiver):
     async def _make_event(self) -> CountingAsyncioEvent:
         return CountingAsyncioEvent(on_set=lambda: self._record_threadsafe(None))
 
-    def notifier(self) -> Notifier:
-        return self.mode
-
     def misuse(self) -> object:
         return self.event
-
-    async def flush(self) -> None:
-        await self.other.call(lambda: None)  # set() runs there, in FIFO order with this
-        await flush_loop()
 
     async def deliveries(self) -> int:
         await self.flush()
         assert set(self.event.set_threads) <= {self.other.ident}, "set on the event's own loop thread"
         return len(self.event.set_threads)
-
-    async def task_count(self) -> int:
-        return len(asyncio.all_tasks()) + await self.other.task_count()
-
-    async def close(self) -> None:
-        self.other.close()
 
 
 class CallbackReceiver(Receiver):
@@ -518,21 +517,17 @@ class CallbackReceiver(Receiver):
         self.threads.append(threading.get_ident())
         self._record(call)
 
-    def notifier(self) -> Notifier:
-        return self.mode
-
     def misuse(self) -> object:
         return self.routine  # the bare function, not notify.Callback(fn)
 
 
-class OtherLoopCallbackReceiver(Receiver):
+class OtherLoopCallbackReceiver(OtherLoopReceiver):
     """``notify.Callback(fn, loop=other)``: ``fn`` runs on a loop running in another thread."""
 
     name = "callback-other-loop"
 
     def __init__(self) -> None:
         super().__init__()
-        self.other = LoopThread()
         self.threads: list[int] = []
         self.mode = notify.Callback(self.routine, loop=self.other.loop)
 
@@ -542,26 +537,13 @@ class OtherLoopCallbackReceiver(Receiver):
         self.threads.append(threading.get_ident())
         self._record_threadsafe(call)
 
-    def notifier(self) -> Notifier:
-        return self.mode
-
     def misuse(self) -> object:
         return self.routine
-
-    async def flush(self) -> None:
-        await self.other.call(lambda: None)
-        await flush_loop()
 
     async def deliveries(self) -> int:
         count = await super().deliveries()
         assert set(self.threads) <= {self.other.ident}
         return count
-
-    async def task_count(self) -> int:
-        return len(asyncio.all_tasks()) + await self.other.task_count()
-
-    async def close(self) -> None:
-        self.other.close()
 
 
 class CoroutineCallbackReceiver(Receiver):
@@ -580,9 +562,6 @@ class CoroutineCallbackReceiver(Receiver):
         self.tasks.append(asyncio.current_task())
         await asyncio.sleep(0)  # a real coroutine: it suspends before recording
         self._record(call)
-
-    def notifier(self) -> Notifier:
-        return self.mode
 
     def misuse(self) -> object:
         return self.routine
@@ -609,9 +588,6 @@ class ApcReceiver(Receiver):
         assert event is AsyncEvent.CALL_COMPLETE
         self.threads.append(threading.get_ident())
         self._record_threadsafe(call)
-
-    def notifier(self) -> Notifier:
-        return self.mode
 
     def misuse(self) -> object:
         return self.routine
