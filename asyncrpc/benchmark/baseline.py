@@ -19,7 +19,7 @@ from typing import Any
 
 import msgpack
 
-from asyncrpc.benchmark.common import HOST, announce_port, exit_with_parent, process_stats, run_on
+from asyncrpc.benchmark.common import HOST, announce_port, process_stats, serve_main
 
 __all__ = ["BaselineClient", "BaselineServer", "connect", "main"]
 
@@ -120,15 +120,7 @@ async def serve(port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="minimal msgpack-rpc baseline server")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    args = parser.parse_args(argv)
-    exit_with_parent()
-    run_on(args.loop, serve(args.port))
-    return 0
+    return serve_main("minimal msgpack-rpc baseline server", serve, argv)
 
 
 if __name__ == "__main__":

@@ -104,3 +104,20 @@ def exit_with_parent() -> None:
             os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def serve_main(
+    description: str,
+    serve: Callable[[int], Coroutine[Any, Any, None]],
+    argv: list[str] | None,
+    *,
+    default_loop: str = "uvloop",
+) -> int:
+    """The ``main()`` of a benchmark server without options of its own: ``--port``, ``--loop``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--loop", choices=LOOPS, default=default_loop)
+    args = parser.parse_args(argv)
+    exit_with_parent()
+    run_on(args.loop, serve(args.port))
+    return 0

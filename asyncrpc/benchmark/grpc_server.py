@@ -7,12 +7,11 @@ msgpack-rpc servers. Needs ``grpcio`` (the ``bench`` extra).
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import msgpack
 
-from asyncrpc.benchmark.common import HOST, announce_port, exit_with_parent, process_stats, run_on
+from asyncrpc.benchmark.common import HOST, announce_port, process_stats, serve_main
 
 __all__ = ["SERVICE", "main"]
 
@@ -49,13 +48,7 @@ async def serve(port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="grpc.aio benchmark server")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="asyncio")
-    args = parser.parse_args(argv)
-    exit_with_parent()
-    run_on(args.loop, serve(args.port))
-    return 0
+    return serve_main("grpc.aio benchmark server", serve, argv, default_loop="asyncio")
 
 
 if __name__ == "__main__":
