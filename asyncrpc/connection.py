@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
 
+from asyncrpc._loops import running_loop
 from asyncrpc.dispatch import Dispatcher, Handler, HandlerKind
 from asyncrpc.errors import (
     AlreadyCompleted,
@@ -324,7 +325,7 @@ class Connection(asyncio.Protocol):
             self._out
             and not self._in_receive
             and len(self._pending) == 1
-            and asyncio._get_running_loop() is self._loop  # never write from another thread
+            and running_loop() is self._loop  # never write from another thread
         ):
             self._flush()
 

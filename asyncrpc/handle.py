@@ -30,6 +30,7 @@ import logging
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
+from asyncrpc._loops import running_loop
 from asyncrpc.errors import CallCancelled, CallPending, DeadlineExceeded, HandleInUseError
 from asyncrpc.notify.base import Notifier
 from asyncrpc.status import AsyncEvent, CallStatus
@@ -271,11 +272,7 @@ class AsyncCall(Generic[T]):
         if self._status is not PENDING or connection is None:
             return False
         loop = connection.loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not loop:
+        if running_loop() is not loop:
             loop.call_soon_threadsafe(self._cancel_on_loop, abort, timeout)
             return True
         self._cancel_on_loop(abort, timeout)

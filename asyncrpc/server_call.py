@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from asyncrpc._loops import running_loop
 from asyncrpc.errors import AlreadyCompleted, CallCancelled, DeadlineExceeded, RemoteError
 from asyncrpc.status import AsyncEvent
 
@@ -155,7 +156,7 @@ class ServerCall:
 
     def _listen(self, event: AsyncEvent, fn: Callable[[ServerCall, AsyncEvent], object]) -> None:
         loop = self._connection.loop
-        if not _on_loop(loop):
+        if running_loop() is not loop:
             # Listeners are only touched on the loop, so a @blocking handler
             # registering one never races with the loop firing them.
             _call_soon_threadsafe(loop, self._listen, event, fn)
@@ -246,13 +247,6 @@ class ServerCall:
         return f"<ServerCall {self.method!r} #{self.msgid}{' deferred' if self._deferred else ''}>"
 
 
-def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
-
-
 def _call_soon_threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., object], *args: Any) -> None:
     # A loop that closed meanwhile has no connection left to tell.
     with contextlib.suppress(RuntimeError):
@@ -328,7 +322,7 @@ class CompletionToken:
         call = self._call
         connection = call._connection
         loop = connection.loop
-        if _on_loop(loop):
+        if running_loop() is loop:
             connection._complete(call, error, value)
         else:
             _call_soon_threadsafe(loop, connection._complete, call, error, value)

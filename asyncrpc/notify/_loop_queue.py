@@ -10,17 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Generic, TypeVar
 
-__all__ = ["LoopQueue", "running_loop"]
+from asyncrpc._loops import running_loop
+
+__all__ = ["LoopQueue"]
 
 T = TypeVar("T")
-
-
-def running_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop running in this thread, or ``None``."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class LoopQueue(Generic[T]):

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
-from asyncrpc.notify._loop_queue import running_loop
+from asyncrpc._loops import running_loop
 from asyncrpc.notify.base import Notifier
 
 if TYPE_CHECKING:
