@@ -185,19 +185,11 @@ class SyncClient:
 
     def completion_port(self) -> CompletionPort:
         """A :class:`~asyncrpc.notify.CompletionPort` on this client's loop, for ``get_blocking()``."""
-
-        async def make() -> CompletionPort:
-            return CompletionPort()
-
-        return self._portal.call(make)
+        return CompletionPort(loop=self._client.connection.loop)
 
     def message_pump(self) -> MessagePump:
         """A :class:`~asyncrpc.notify.MessagePump` on this client's loop, for ``run_blocking()``."""
-
-        async def make() -> MessagePump:
-            return MessagePump()
-
-        return self._portal.call(make)
+        return MessagePump(loop=self._client.connection.loop)
 
     def close(self) -> None:
         self._portal.call(self._client.close)
