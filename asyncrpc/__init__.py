@@ -7,7 +7,7 @@ freely on one connection.
 """
 
 from asyncrpc import notify, sync
-from asyncrpc.client import Client, Stub, StubMethod, connect
+from asyncrpc.client import Client, Connector, Stub, StubMethod, connect
 from asyncrpc.connection import Connection
 from asyncrpc.dispatch import blocking, cooperative
 from asyncrpc.errors import (
@@ -25,6 +25,7 @@ from asyncrpc.errors import (
     TooManyPendingCalls,
 )
 from asyncrpc.handle import AsyncCall
+from asyncrpc.options import ConnectOptions
 from asyncrpc.remote_errors import register_error_type
 from asyncrpc.runner import run
 from asyncrpc.server import Server
@@ -43,8 +44,10 @@ __all__ = [
     "CallStatus",
     "Client",
     "CompletionToken",
+    "ConnectOptions",
     "Connection",
     "ConnectionLost",
+    "Connector",
     "DeadlineExceeded",
     "EncodeError",
     "HandleInUseError",

@@ -11,13 +11,21 @@ from collections.abc import Callable, Generator
 from types import TracebackType
 from typing import Any
 
-from asyncrpc.connection import DEFAULT_MAX_PENDING, Connection
+from asyncrpc.connection import Connection
 from asyncrpc.dispatch import Dispatcher
 from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.base import Notifier
+from asyncrpc.options import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HELLO_TIMEOUT,
+    DEFAULT_MAX_INFLIGHT,
+    DEFAULT_MAX_PENDING,
+    ConnectOptions,
+)
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["Client", "Stub", "StubMethod", "connect"]
+__all__ = ["Client", "Connector", "Stub", "StubMethod", "connect", "open_client"]
 
 
 class Client:
@@ -167,20 +175,26 @@ class Stub:
         return f"<Stub {self._namespace or '(flat)'}>"
 
 
-class _Connector:
-    """What ``connect()`` returns: await it, or use it with ``async with``."""
+class Connector:
+    """What :func:`connect` returns: ``await`` it for a :class:`Client`, or use
+    it with ``async with`` to have the client closed at the end."""
 
-    __slots__ = ("_client", "_kwargs")
+    __slots__ = ("_client", "_options")
 
-    def __init__(self, **kwargs: Any) -> None:
-        self._kwargs = kwargs
+    def __init__(self, options: ConnectOptions) -> None:
+        self._options = options
         self._client: Client | None = None
 
+    @property
+    def options(self) -> ConnectOptions:
+        """The validated options this connector connects with."""
+        return self._options
+
     def __await__(self) -> Generator[Any, None, Client]:
-        return _open(**self._kwargs).__await__()
+        return open_client(self._options).__await__()
 
     async def __aenter__(self) -> Client:
-        self._client = await _open(**self._kwargs)
+        self._client = await open_client(self._options)
         return self._client
 
     async def __aexit__(
@@ -200,57 +214,74 @@ def connect(
     path: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
     max_pending: int = DEFAULT_MAX_PENDING,
+    max_inflight: int = DEFAULT_MAX_INFLIGHT,
     extensions: bool = True,
-    negotiate_timeout: float = 5.0,
-) -> _Connector:
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+) -> Connector:
     """Connect to a msgpack-rpc peer over TCP (``host``, ``port``) or a Unix socket (``path``).
 
     ``await connect(...)`` gives a :class:`Client`; ``async with connect(...)
-    as client`` also closes it. With ``extensions`` (the default) the client
-    probes the peer once for asyncrpc's extensions; a plain peer answers the
-    probe with an error and is then spoken to in plain msgpack-rpc only.
+    as client`` also closes it. The options are those of
+    :class:`~asyncrpc.ConnectOptions`, checked here, before any I/O.
+
+    Raises:
+        ValueError: a missing or contradictory address, or an option out of range
+            (at once, not when awaited).
+        TimeoutError: (when awaited) no connection within ``connect_timeout``.
+        OSError: (when awaited) the connection was refused or failed.
     """
-    if path is None and (host is None or port is None):
-        raise ValueError("connect() needs host and port, or path=")
-    if path is not None and (host is not None or port is not None):
-        raise ValueError("connect() takes host and port, or path=, not both")
-    return _Connector(
-        host=host,
-        port=port,
-        path=path,
-        limits=limits,
-        max_pending=max_pending,
-        extensions=extensions,
-        negotiate_timeout=negotiate_timeout,
+    return Connector(
+        ConnectOptions(
+            host=host,
+            port=port,
+            path=path,
+            limits=limits,
+            max_pending=max_pending,
+            max_inflight=max_inflight,
+            extensions=extensions,
+            connect_timeout=connect_timeout,
+            hello_timeout=hello_timeout,
+            close_timeout=close_timeout,
+        )
     )
 
 
-async def _open(
-    *,
-    host: str | None,
-    port: int | None,
-    path: str | None,
-    limits: Limits,
-    max_pending: int,
-    extensions: bool,
-    negotiate_timeout: float,
-) -> Client:
+async def open_client(options: ConnectOptions) -> Client:
+    """Open a connection with ``options`` and return its client (what awaiting :func:`connect` does)."""
+    if options.connect_timeout is None:
+        return await _open(options)
+    try:
+        async with asyncio.timeout(options.connect_timeout):
+            return await _open(options)
+    except TimeoutError:
+        raise TimeoutError(
+            f"could not connect to {options.address} within {options.connect_timeout:g}s"
+        ) from None
+
+
+async def _open(options: ConnectOptions) -> Client:
     loop = asyncio.get_running_loop()
     dispatcher = Dispatcher()
 
     def factory() -> Connection:
-        return Connection(dispatcher, limits=limits, max_pending=max_pending, extensions=extensions)
+        return Connection(
+            dispatcher,
+            limits=options.limits,
+            max_pending=options.max_pending,
+            max_inflight=options.max_inflight,
+            extensions=options.extensions,
+        )
 
-    if path is not None:
-        _, connection = await loop.create_unix_connection(factory, path)
+    if options.path is not None:
+        _, connection = await loop.create_unix_connection(factory, options.path)
     else:
-        assert host is not None
-        assert port is not None
-        _, connection = await loop.create_connection(factory, host, port)
+        _, connection = await loop.create_connection(factory, options.host, options.port)
     client = Client(connection, dispatcher)
-    if extensions:
+    if options.extensions:
         try:
-            await connection.negotiate(negotiate_timeout)
+            await connection.negotiate(options.hello_timeout)
         except BaseException:
             connection.abort()
             raise

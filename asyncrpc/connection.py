@@ -43,6 +43,7 @@ from asyncrpc.errors import (
 )
 from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.base import Notifier
+from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
 from asyncrpc.remote_errors import error_from_wire, error_to_wire
 from asyncrpc.server_call import ServerCall, _current
 from asyncrpc.status import CallStatus
@@ -56,15 +57,9 @@ if TYPE_CHECKING:
 
     from asyncrpc.client import Client
 
-__all__ = ["DEFAULT_MAX_INFLIGHT", "DEFAULT_MAX_PENDING", "Connection"]
+__all__ = ["Connection"]
 
 logger = logging.getLogger("asyncrpc")
-
-DEFAULT_MAX_PENDING: Final = 1_000_000
-"""Our calls pending on one connection before ``call()`` raises ``TooManyPendingCalls``."""
-
-DEFAULT_MAX_INFLIGHT: Final = 10_000
-"""Peer's calls being answered on one connection before we stop reading from it."""
 
 
 class _Abandoned:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from asyncrpc.connection import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING, Connection
+from asyncrpc.connection import Connection
 from asyncrpc.dispatch import Dispatcher
+from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Server"]

@@ -26,14 +26,21 @@ from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from asyncrpc.client import Client, _open
-from asyncrpc.connection import DEFAULT_MAX_PENDING
+from asyncrpc.client import Client, open_client
 from asyncrpc.errors import CallPending
 from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.apc import pending_apcs, queue_apc, sleep_ex
 from asyncrpc.notify.base import Notifier
 from asyncrpc.notify.completion_port import CompletionPort
 from asyncrpc.notify.message_pump import MessagePump
+from asyncrpc.options import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HELLO_TIMEOUT,
+    DEFAULT_MAX_INFLIGHT,
+    DEFAULT_MAX_PENDING,
+    ConnectOptions,
+)
 from asyncrpc.runner import has_uvloop
 from asyncrpc.status import AsyncEvent, CallStatus
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
@@ -203,27 +210,34 @@ def connect(
     path: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
     max_pending: int = DEFAULT_MAX_PENDING,
+    max_inflight: int = DEFAULT_MAX_INFLIGHT,
     extensions: bool = True,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     use_uvloop: bool = True,
 ) -> Iterator[SyncClient]:
-    """Connect from plain threaded code: ``with asyncrpc.sync.connect(host, port) as c:``."""
-    if path is None and (host is None or port is None):
-        raise ValueError("connect() needs host and port, or path=")
-    options = {"use_uvloop": use_uvloop and has_uvloop()}
-    with start_blocking_portal(backend="asyncio", backend_options=options) as portal:
+    """Connect from plain threaded code: ``with asyncrpc.sync.connect(host, port) as c:``.
 
-        async def open_client() -> Client:
-            return await _open(
-                host=host,
-                port=port,
-                path=path,
-                limits=limits,
-                max_pending=max_pending,
-                extensions=extensions,
-                negotiate_timeout=5.0,
-            )
-
-        client = portal.call(open_client)
+    Takes the options of :func:`asyncrpc.connect` (checked the same way, by
+    :class:`~asyncrpc.ConnectOptions`), plus ``use_uvloop`` for the
+    background loop.
+    """
+    options = ConnectOptions(
+        host=host,
+        port=port,
+        path=path,
+        limits=limits,
+        max_pending=max_pending,
+        max_inflight=max_inflight,
+        extensions=extensions,
+        connect_timeout=connect_timeout,
+        hello_timeout=hello_timeout,
+        close_timeout=close_timeout,
+    )
+    backend_options = {"use_uvloop": use_uvloop and has_uvloop()}
+    with start_blocking_portal(backend="asyncio", backend_options=backend_options) as portal:
+        client = portal.call(open_client, options)
         try:
             yield SyncClient(client, portal)
         finally:

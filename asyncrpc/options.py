@@ -1,0 +1,124 @@
+"""Everything that says how to open a client connection, validated once.
+
+:func:`asyncrpc.connect`, :func:`asyncrpc.sync.connect` and the command line
+all build one :class:`ConnectOptions` and hand it on; nothing past this module
+checks an option again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_HELLO_TIMEOUT",
+    "DEFAULT_MAX_INFLIGHT",
+    "DEFAULT_MAX_PENDING",
+    "ConnectOptions",
+]
+
+DEFAULT_MAX_PENDING: Final = 1_000_000
+"""Our calls pending on one connection before ``call()`` raises ``TooManyPendingCalls``."""
+
+DEFAULT_MAX_INFLIGHT: Final = 10_000
+"""The peer's calls (requests and notifications) running at once on one connection;
+what comes beyond waits unread."""
+
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+"""Seconds ``connect()`` may take in all: the TCP (or Unix socket) connect and the hello."""
+
+DEFAULT_HELLO_TIMEOUT: Final = 5.0
+"""Seconds to wait for the answer to the extension probe before speaking plain msgpack-rpc."""
+
+DEFAULT_CLOSE_TIMEOUT: Final = 5.0
+"""Seconds ``close()`` waits to flush what is queued before it drops it and aborts the socket."""
+
+
+def _check_seconds(name: str, value: float | None, *, optional: bool) -> None:
+    if value is None:
+        if not optional:
+            raise ValueError(f"{name} must be a number of seconds, not None")
+        return
+    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+
+
+def _check_count(name: str, value: int) -> None:
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectOptions:
+    """Where to connect and how; every field is checked when the object is made.
+
+    Attributes:
+        host: TCP host name or address (with ``port``).
+        port: TCP port (with ``host``).
+        path: a Unix socket path, instead of ``host`` and ``port``.
+        limits: what the peer may make us allocate (:class:`~asyncrpc.Limits`).
+        max_pending: our calls pending at once before ``call()`` raises
+            :class:`~asyncrpc.TooManyPendingCalls`.
+        max_inflight: the peer's calls to us (requests and notifications,
+            through ``register_function``) running at once; more wait unread.
+        extensions: probe the peer for asyncrpc's extensions (cancel,
+            deadline, structured errors, message limits). A plain
+            msgpack-rpc peer answers the probe with an error and is then
+            spoken to in plain msgpack-rpc only.
+        connect_timeout: seconds for the whole of ``connect()``: the socket
+            connect and the hello. ``None`` waits as long as the OS does.
+        hello_timeout: seconds to wait for the hello's answer before treating
+            the peer as a plain msgpack-rpc peer.
+        close_timeout: seconds ``close()`` waits for queued bytes to leave
+            before it drops them and aborts the socket.
+
+    Raises:
+        ValueError: a missing or contradictory address, or an option out of range.
+    """
+
+    host: str | None = None
+    port: int | None = None
+    path: str | None = None
+    limits: Limits = DEFAULT_LIMITS
+    max_pending: int = DEFAULT_MAX_PENDING
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+    extensions: bool = True
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
+    hello_timeout: float = DEFAULT_HELLO_TIMEOUT
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            if self.host is not None or self.port is not None:
+                raise ValueError("connect() takes host and port, or path=, not both")
+            if not isinstance(self.path, str) or not self.path:
+                raise ValueError(f"path must be a non-empty string, not {self.path!r}")
+        else:
+            if self.host is None or self.port is None:
+                raise ValueError("connect() needs host and port, or path=")
+            if not isinstance(self.host, str) or not self.host:
+                raise ValueError(f"host must be a non-empty string, not {self.host!r}")
+            if type(self.port) is not int or not 0 < self.port < 65536:
+                raise ValueError(f"port must be an integer from 1 to 65535, not {self.port!r}")
+        if not isinstance(self.limits, Limits):
+            raise TypeError(f"limits must be an asyncrpc.Limits, not {type(self.limits).__name__}")
+        _check_count("max_pending", self.max_pending)
+        _check_count("max_inflight", self.max_inflight)
+        if type(self.extensions) is not bool:
+            raise TypeError(f"extensions must be True or False, not {self.extensions!r}")
+        _check_seconds("connect_timeout", self.connect_timeout, optional=True)
+        _check_seconds("hello_timeout", self.hello_timeout, optional=False)
+        _check_seconds("close_timeout", self.close_timeout, optional=False)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` or the socket path, for messages."""
+        if self.path is not None:
+            return self.path
+        host = f"[{self.host}]" if self.host is not None and ":" in self.host else self.host
+        return f"{host}:{self.port}"
