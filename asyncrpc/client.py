@@ -274,10 +274,12 @@ async def _open(options: ConnectOptions) -> Client:
             extensions=options.extensions,
         )
 
-    if options.path is not None:
-        _, connection = await loop.create_unix_connection(factory, options.path)
+    host, port, path = options.host, options.port, options.path
+    if path is not None:
+        _, connection = await loop.create_unix_connection(factory, path)
     else:
-        _, connection = await loop.create_connection(factory, options.host, options.port)
+        assert host is not None and port is not None  # ConnectOptions checked it
+        _, connection = await loop.create_connection(factory, host, port)
     client = Client(connection, dispatcher)
     if options.extensions:
         try:
