@@ -4,36 +4,86 @@ Every remote call is an awaitable :class:`AsyncCall` handle; how its completion
 is announced is chosen per call from :mod:`asyncrpc.notify`; calls can be
 cancelled, given deadlines, completed later by the server, and interleaved
 freely on one connection.
+
+The names below are loaded on first use, so that ``import asyncrpc.wire`` (the
+sans-IO codec) loads neither asyncio nor the rest of the library.
 """
 
-from asyncrpc import notify, sync
-from asyncrpc.client import Client, Connector, Stub, StubMethod, connect
-from asyncrpc.connection import Connection
-from asyncrpc.dispatch import blocking, cooperative
-from asyncrpc.errors import (
-    AlreadyCompleted,
-    CallCancelled,
-    CallPending,
-    ConnectionLost,
-    DeadlineExceeded,
-    EncodeError,
-    HandleInUseError,
-    MethodNotFound,
-    ProtocolError,
-    RemoteError,
-    RPCError,
-    TooManyPendingCalls,
-)
-from asyncrpc.handle import AsyncCall
-from asyncrpc.options import ConnectOptions
-from asyncrpc.remote_errors import register_error_type
-from asyncrpc.runner import run
-from asyncrpc.server import Server
-from asyncrpc.server_call import CompletionToken, ServerCall, current_call
-from asyncrpc.status import AsyncEvent, CallStatus
-from asyncrpc.wire.limits import Limits
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asyncrpc import notify, sync
+    from asyncrpc.client import Client, Stub, StubMethod
+    from asyncrpc.connection import Connection, ConnectionState
+    from asyncrpc.connector import Connector, connect
+    from asyncrpc.dispatch import blocking, cooperative
+    from asyncrpc.errors import (
+        AlreadyCompleted,
+        CallCancelled,
+        CallPending,
+        ConnectionLost,
+        DeadlineExceeded,
+        EncodeError,
+        HandleInUseError,
+        MessageTooLarge,
+        MethodNotFound,
+        ProtocolError,
+        RemoteError,
+        RPCError,
+        TooManyPendingCalls,
+    )
+    from asyncrpc.handle import AsyncCall
+    from asyncrpc.options import ConnectOptions
+    from asyncrpc.remote_errors import register_error_type
+    from asyncrpc.runner import run
+    from asyncrpc.server import Server
+    from asyncrpc.server_call import CompletionToken, ServerCall, current_call
+    from asyncrpc.status import AsyncEvent, CallStatus
+    from asyncrpc.wire.limits import Limits
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it (a name that is itself a module maps to "").
+_EXPORTS: dict[str, str] = {
+    "AlreadyCompleted": "asyncrpc.errors",
+    "AsyncCall": "asyncrpc.handle",
+    "AsyncEvent": "asyncrpc.status",
+    "CallCancelled": "asyncrpc.errors",
+    "CallPending": "asyncrpc.errors",
+    "CallStatus": "asyncrpc.status",
+    "Client": "asyncrpc.client",
+    "CompletionToken": "asyncrpc.server_call",
+    "ConnectOptions": "asyncrpc.options",
+    "Connection": "asyncrpc.connection",
+    "ConnectionLost": "asyncrpc.errors",
+    "ConnectionState": "asyncrpc.connection",
+    "Connector": "asyncrpc.connector",
+    "DeadlineExceeded": "asyncrpc.errors",
+    "EncodeError": "asyncrpc.errors",
+    "HandleInUseError": "asyncrpc.errors",
+    "Limits": "asyncrpc.wire.limits",
+    "MessageTooLarge": "asyncrpc.errors",
+    "MethodNotFound": "asyncrpc.errors",
+    "ProtocolError": "asyncrpc.errors",
+    "RPCError": "asyncrpc.errors",
+    "RemoteError": "asyncrpc.errors",
+    "Server": "asyncrpc.server",
+    "ServerCall": "asyncrpc.server_call",
+    "Stub": "asyncrpc.client",
+    "StubMethod": "asyncrpc.client",
+    "TooManyPendingCalls": "asyncrpc.errors",
+    "blocking": "asyncrpc.dispatch",
+    "connect": "asyncrpc.connector",
+    "cooperative": "asyncrpc.dispatch",
+    "current_call": "asyncrpc.server_call",
+    "notify": "",
+    "register_error_type": "asyncrpc.remote_errors",
+    "run": "asyncrpc.runner",
+    "sync": "",
+}
 
 __all__ = [
     "AlreadyCompleted",
@@ -47,11 +97,13 @@ __all__ = [
     "ConnectOptions",
     "Connection",
     "ConnectionLost",
+    "ConnectionState",
     "Connector",
     "DeadlineExceeded",
     "EncodeError",
     "HandleInUseError",
     "Limits",
+    "MessageTooLarge",
     "MethodNotFound",
     "ProtocolError",
     "RPCError",
@@ -71,3 +123,19 @@ __all__ = [
     "run",
     "sync",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'asyncrpc' has no attribute {name!r}")
+    if module_name:
+        value = getattr(importlib.import_module(module_name), name)
+    else:
+        value = importlib.import_module(f"asyncrpc.{name}")
+    globals()[name] = value  # the next lookup is an ordinary one
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from asyncrpc.client import connect
+from asyncrpc.connector import connect
 from asyncrpc.errors import RemoteError, RPCError
 from asyncrpc.runner import has_uvloop, run
 from asyncrpc.server import Server

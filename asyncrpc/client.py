@@ -1,4 +1,4 @@
-"""The client: ``connect()``, calls, notifications, stubs and callbacks.
+"""The client: calls, notifications, stubs and callbacks on one connection.
 
 Making a call does no waiting: ``client.call()`` encodes the request, queues
 it for the next write and returns the pending :class:`~asyncrpc.AsyncCall`.
@@ -6,39 +6,30 @@ it for the next write and returns the pending :class:`~asyncrpc.AsyncCall`.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncrpc.connection import Connection
-from asyncrpc.dispatch import Dispatcher
 from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.base import Notifier
-from asyncrpc.options import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_HELLO_TIMEOUT,
-    DEFAULT_MAX_INFLIGHT,
-    DEFAULT_MAX_PENDING,
-    ConnectOptions,
-)
-from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["Client", "Connector", "Stub", "StubMethod", "connect", "open_client"]
+if TYPE_CHECKING:
+    from asyncrpc.connection import Connection
+
+__all__ = ["Client", "Stub", "StubMethod"]
 
 
 class Client:
     """One end of a msgpack-rpc connection, seen from the code that calls.
 
-    Made by :func:`connect` (or, on a server, ``current_call().peer``).
+    Made by :func:`~asyncrpc.connect` (or, on a server, ``current_call().peer``).
     """
 
-    __slots__ = ("_connection", "_dispatcher")
+    __slots__ = ("_calls", "_connection")
 
-    def __init__(self, connection: Connection, dispatcher: Dispatcher) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._dispatcher = dispatcher
+        self._calls = connection.outgoing
 
     @property
     def connection(self) -> Connection:
@@ -53,7 +44,8 @@ class Client:
 
     @property
     def is_open(self) -> bool:
-        return self._connection.is_open
+        """True while calls can be made on the connection."""
+        return self._connection.accepting_calls
 
     def call(
         self,
@@ -79,18 +71,28 @@ class Client:
             HandleInUseError: ``handle`` is pending, or finished and not reset.
             ConnectionLost: the connection is closed.
             EncodeError: an argument cannot be encoded as MessagePack.
+            MessageTooLarge: the request is larger than the peer accepts.
             TooManyPendingCalls: ``max_pending`` calls are already pending.
             TypeError: ``notify`` is not a notification mode.
             ValueError: ``timeout`` is not a positive number.
+            RuntimeError: called from a thread or event loop other than the
+                client's (use :mod:`asyncrpc.sync` from plain threads).
 
         Each is raised here, at the call site: nothing is sent and no
         notification will be delivered.
         """
-        return self._connection.call(method, args, notify, timeout, handle)
+        return self._calls.call(method, args, notify, timeout, handle)
 
     def notify(self, method: str, *args: Any) -> None:
-        """Send a msgpack-rpc notification: no reply, no handle."""
-        self._connection.notify(method, args)
+        """Send a msgpack-rpc notification: no reply, no handle.
+
+        Raises:
+            ConnectionLost: the connection is closed.
+            EncodeError: an argument cannot be encoded as MessagePack.
+            MessageTooLarge: the notification is larger than the peer accepts.
+            RuntimeError: called from a thread or event loop other than the client's.
+        """
+        self._calls.notify(method, args)
 
     def stub(self, namespace: str | None = None) -> Stub:
         """Attribute access to remote methods: ``client.stub("demo").AsyncFunc(1.0)``.
@@ -100,12 +102,13 @@ class Client:
         return Stub(self, namespace)
 
     def register(self, obj: object, namespace: str | None = None) -> list[str]:
-        """Let the peer call ``obj``'s public methods on this connection."""
-        return self._dispatcher.register(obj, namespace)
+        """Let the peer call ``obj``'s public methods, on this connection only."""
+        return self._connection.incoming.register(obj, namespace)
 
     def register_function(self, fn: Callable[..., Any], name: str | None = None) -> None:
-        """Let the peer call ``fn`` as ``name`` (Neovim's ``rpcrequest``/``rpcnotify``)."""
-        self._dispatcher.register_function(fn, name)
+        """Let the peer call ``fn`` as ``name`` (Neovim's ``rpcrequest``/``rpcnotify``), on this
+        connection only."""
+        self._connection.incoming.register_function(fn, name)
 
     async def close(self) -> None:
         """Close the connection; calls still pending fail with ``ConnectionLost``. Idempotent."""
@@ -173,118 +176,3 @@ class Stub:
 
     def __repr__(self) -> str:
         return f"<Stub {self._namespace or '(flat)'}>"
-
-
-class Connector:
-    """What :func:`connect` returns: ``await`` it for a :class:`Client`, or use
-    it with ``async with`` to have the client closed at the end."""
-
-    __slots__ = ("_client", "_options")
-
-    def __init__(self, options: ConnectOptions) -> None:
-        self._options = options
-        self._client: Client | None = None
-
-    @property
-    def options(self) -> ConnectOptions:
-        """The validated options this connector connects with."""
-        return self._options
-
-    def __await__(self) -> Generator[Any, None, Client]:
-        return open_client(self._options).__await__()
-
-    async def __aenter__(self) -> Client:
-        self._client = await open_client(self._options)
-        return self._client
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._client is not None:
-            await self._client.close()
-
-
-def connect(
-    host: str | None = None,
-    port: int | None = None,
-    *,
-    path: str | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-    max_pending: int = DEFAULT_MAX_PENDING,
-    max_inflight: int = DEFAULT_MAX_INFLIGHT,
-    extensions: bool = True,
-    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-    hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-) -> Connector:
-    """Connect to a msgpack-rpc peer over TCP (``host``, ``port``) or a Unix socket (``path``).
-
-    ``await connect(...)`` gives a :class:`Client`; ``async with connect(...)
-    as client`` also closes it. The options are those of
-    :class:`~asyncrpc.ConnectOptions`, checked here, before any I/O.
-
-    Raises:
-        ValueError: a missing or contradictory address, or an option out of range
-            (at once, not when awaited).
-        TimeoutError: (when awaited) no connection within ``connect_timeout``.
-        OSError: (when awaited) the connection was refused or failed.
-    """
-    return Connector(
-        ConnectOptions(
-            host=host,
-            port=port,
-            path=path,
-            limits=limits,
-            max_pending=max_pending,
-            max_inflight=max_inflight,
-            extensions=extensions,
-            connect_timeout=connect_timeout,
-            hello_timeout=hello_timeout,
-            close_timeout=close_timeout,
-        )
-    )
-
-
-async def open_client(options: ConnectOptions) -> Client:
-    """Open a connection with ``options`` and return its client (what awaiting :func:`connect` does)."""
-    if options.connect_timeout is None:
-        return await _open(options)
-    try:
-        async with asyncio.timeout(options.connect_timeout):
-            return await _open(options)
-    except TimeoutError:
-        raise TimeoutError(
-            f"could not connect to {options.address} within {options.connect_timeout:g}s"
-        ) from None
-
-
-async def _open(options: ConnectOptions) -> Client:
-    loop = asyncio.get_running_loop()
-    dispatcher = Dispatcher()
-
-    def factory() -> Connection:
-        return Connection(
-            dispatcher,
-            limits=options.limits,
-            max_pending=options.max_pending,
-            max_inflight=options.max_inflight,
-            extensions=options.extensions,
-        )
-
-    host, port, path = options.host, options.port, options.path
-    if path is not None:
-        _, connection = await loop.create_unix_connection(factory, path)
-    else:
-        assert host is not None and port is not None  # ConnectOptions checked it
-        _, connection = await loop.create_connection(factory, host, port)
-    client = Client(connection, dispatcher)
-    if options.extensions:
-        try:
-            await connection.negotiate(options.hello_timeout)
-        except BaseException:
-            connection.abort()
-            raise
-    return client

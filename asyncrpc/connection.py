@@ -1,9 +1,16 @@
-"""One msgpack-rpc connection, both ends in one type.
+"""One msgpack-rpc connection: bytes in and out, for both ends.
 
 msgpack-rpc is symmetric: whichever side connected, each end may call the
-other. A :class:`Connection` is the asyncio ``Protocol`` for one socket; it
-owns the sans-IO decoder and encoder, the table of our pending calls (keyed by
-msgid) and the table of the peer's calls we are answering.
+other. A :class:`Connection` is the asyncio ``Protocol`` for one socket. It
+owns the sans-IO codec and two tables, and routes every decoded message:
+
+* responses to :class:`~asyncrpc.handle.OutgoingCalls`, our calls to the peer;
+* requests and notifications to :class:`~asyncrpc.incoming.IncomingCalls`,
+  the peer's calls to us.
+
+What stays here is what the two share: writing (coalesced), reading (paused
+for as many reasons as apply, resumed only when none is left), the hello that
+negotiates extensions, and closing.
 
 The fast path, by construction:
 
@@ -13,67 +20,49 @@ The fast path, by construction:
   ``wait_for``; its deadline is a ``call_later`` timer.
 * writes made outside ``data_received`` (callers in many tasks) are coalesced
   into one ``transport.write`` per loop iteration.
+
+Theory of operation: the connection's state
+-------------------------------------------
+Every change goes through :data:`TRANSITIONS`::
+
+    NEW      --made-->        OPEN      the socket is up; calls go out as plain msgpack-rpc
+    OPEN     --negotiated-->  READY     the hello was answered (extensions or none)
+    OPEN     --close-->       CLOSING   close(): no new calls; what is queued still leaves
+    READY    --close-->       CLOSING
+    any but CLOSED --lost-->  CLOSED    the socket is gone; every pending call has failed
+
+Reading pauses for reasons (:class:`~asyncrpc.flow.PauseReason`): the peer does not read
+our writes, or its calls to us reached the in-flight limit. Each reason is
+added and removed on its own; the socket is read again, and the messages
+already buffered are handled, only when no reason is left.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
-import math
 import socket
-from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Final
-
-import anyio.to_thread
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, cast
 
 from asyncrpc._loops import running_loop
-from asyncrpc.dispatch import Dispatcher, Handler, HandlerKind
-from asyncrpc.errors import (
-    AlreadyCompleted,
-    CallCancelled,
-    ConnectionLost,
-    DeadlineExceeded,
-    EncodeError,
-    HandleInUseError,
-    MethodNotFound,
-    ProtocolError,
-    RemoteError,
-    TooManyPendingCalls,
-)
-from asyncrpc.handle import AsyncCall
-from asyncrpc.notify.base import Notifier
-from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
-from asyncrpc.remote_errors import error_from_wire, error_to_wire
-from asyncrpc.server_call import ServerCall, _current
-from asyncrpc.status import CallStatus
+from asyncrpc.dispatch import Dispatcher
+from asyncrpc.errors import ConnectionLost, DeadlineExceeded, ProtocolError, RemoteError
+from asyncrpc.flow import PauseReason
+from asyncrpc.handle import OutgoingCalls
+from asyncrpc.incoming import IncomingCalls
+from asyncrpc.options import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
 from asyncrpc.wire import extensions as ext
 from asyncrpc.wire.codec import Decoder, Encoder
-from asyncrpc.wire.events import MAX_MSGID, Request, Response
+from asyncrpc.wire.events import Notification, Request, Response
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from asyncrpc.client import Client
-
-__all__ = ["Connection"]
+__all__ = ["TRANSITIONS", "Connection", "ConnectionState", "Negotiated"]
 
 logger = logging.getLogger("asyncrpc")
-
-
-class _Abandoned:
-    """Marks a msgid whose call ended locally (abortive cancel, deadline) while
-    the peer may still answer it: the id stays reserved until that answer comes,
-    so a late reply can never complete a newer call that reused the id."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<abandoned>"
-
-
-ABANDONED: Final = _Abandoned()
 
 _REPLY_CHUNK: Final = 16
 """Replies queued before they are written without waiting for the rest.
@@ -86,88 +75,194 @@ we make the rest: on two cores this took 64 callers on one connection from
 Requests from many callers still leave in one write per loop turn.
 """
 
-_RUNNING: set[asyncio.Task[Any]] = set()
+
+class ConnectionState(enum.Enum):
+    """Where a connection is in its life; see the module's theory of operation."""
+
+    NEW = "new"
+    OPEN = "open"
+    READY = "ready"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
-def _keep_alive(task: asyncio.Task[Any]) -> None:
-    """Hold a strong reference to a task nobody else holds until it ends."""
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
+NEW: Final = ConnectionState.NEW
+OPEN: Final = ConnectionState.OPEN
+READY: Final = ConnectionState.READY
+CLOSING: Final = ConnectionState.CLOSING
+CLOSED: Final = ConnectionState.CLOSED
+
+TRANSITIONS: Final[dict[tuple[ConnectionState, str], ConnectionState]] = {
+    (NEW, "made"): OPEN,
+    (OPEN, "negotiated"): READY,
+    (READY, "negotiated"): READY,  # a peer may say hello again; the last one counts
+    (OPEN, "close"): CLOSING,
+    (READY, "close"): CLOSING,
+    (NEW, "lost"): CLOSED,
+    (OPEN, "lost"): CLOSED,
+    (READY, "lost"): CLOSED,
+    (CLOSING, "lost"): CLOSED,
+}
 
 
-_INITIALIZED: Final = CallStatus.INITIALIZED
-_INLINE: Final = HandlerKind.INLINE
-_THREAD: Final = HandlerKind.THREAD
+@dataclass(frozen=True, slots=True)
+class Negotiated:
+    """What both ends agreed on in the hello. A plain peer agreed on nothing.
+
+    Attributes:
+        features: the extensions both ends speak.
+        max_message_size: the largest message the peer accepts, in bytes (our
+            own limit when the peer announced none).
+        cancel: the peer understands cancel notifications.
+        deadline: the peer understands deadlines sent with a request.
+        errors: the peer reads structured error maps.
+    """
+
+    features: frozenset[str]
+    max_message_size: int
+    cancel: bool
+    deadline: bool
+    errors: bool
+
+    @classmethod
+    def agree(cls, offered: frozenset[str], max_message_size: int) -> Negotiated:
+        features = offered & ext.FEATURES
+        return cls(
+            features,
+            max_message_size,
+            ext.FEATURE_CANCEL in features,
+            ext.FEATURE_DEADLINE in features,
+            ext.FEATURE_ERRORS in features,
+        )
+
+
+class _Transport(Protocol):
+    """What a connection needs of its transport: asyncio's and uvloop's both have it
+    (uvloop's transports do not subclass ``asyncio.Transport``)."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
 
 
 class Connection(asyncio.Protocol):
-    """The protocol object for one socket; see the module docstring."""
+    """The protocol object for one socket; see the module docstring.
+
+    Made by :func:`asyncrpc.connect` and by :class:`asyncrpc.Server`, on a
+    running event loop. Code that calls reaches it as ``client.connection``.
+
+    Attributes:
+        outgoing: our calls pending on this connection.
+        incoming: the peer's calls we are answering.
+        negotiated: what the hello agreed on (:class:`Negotiated`).
+        accepting_calls: true while new calls may be made (read it, don't set it).
+    """
 
     def __init__(
         self,
-        dispatcher: Dispatcher,
+        dispatcher: Dispatcher | None = None,
         *,
         limits: Limits = DEFAULT_LIMITS,
         max_pending: int = DEFAULT_MAX_PENDING,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         extensions: bool = True,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         on_lost: Callable[[Connection], object] | None = None,
     ) -> None:
-        self._dispatcher = dispatcher
+        self._loop = asyncio.get_running_loop()
+        self._limits = limits
         self._decoder = Decoder(limits)
-        self._encoder = Encoder()
-        self._max_pending = max_pending
-        self._max_inflight = max_inflight
+        self.encoder = Encoder()
         self._extensions_enabled = extensions
+        self._close_timeout = close_timeout
         self._on_lost = on_lost
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._transport: asyncio.Transport | None = None
-        self._pending: dict[int, AsyncCall[Any] | _Abandoned] = {}
-        self._serving: dict[int, ServerCall] = {}
-        self._next_msgid = 0
+        self._state = NEW
+        self.accepting_calls = False
+        self.negotiated = Negotiated.agree(frozenset(), limits.max_message_size)
+        self._transport: _Transport | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._in_receive = False
-        self._reading_paused = False
-        self._closing = False
-        self._refusing = False
+        self._paused: set[PauseReason] = set()
+        self._reading = True  # what the transport was last told
+        self._resume_scheduled = False
         self._lost: ConnectionLost | None = None
         self._protocol_error: ProtocolError | None = None
-        self._closed: asyncio.Future[None] | None = None
-        self._peer_client: Client | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
-        #: Extension features both ends speak (empty for a plain peer).
-        self.features: frozenset[str] = frozenset()
-        self._peer_cancel = False
-        self._peer_deadline = False
-        self._peer_errors = False
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self._abort_reason: str | None = None
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self.outgoing = OutgoingCalls(self, max_pending=max_pending)
+        self.incoming = IncomingCalls(self, dispatcher, max_inflight=max_inflight, extensions=extensions)
 
-    # -- asyncio.Protocol -------------------------------------------------------
+    # -- the state table ----------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    def _advance(self, event: str) -> bool:
+        """Take one step of :data:`TRANSITIONS`; False (and no change) if it has none."""
+        new = TRANSITIONS.get((self._state, event))
+        if new is None:
+            return False
+        self._state = new
+        self.accepting_calls = new is OPEN or new is READY
+        return True
+
+    @property
+    def is_open(self) -> bool:
+        """True while calls can be made: not closing, not closed."""
+        return self.accepting_calls
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the socket is gone."""
+        return self._state is CLOSED
+
+    @property
+    def closed_reason(self) -> str:
+        """Why no call can be made now, for error messages."""
+        if self._lost is not None:
+            return str(self._lost)
+        return "connection is not open yet" if self._state is NEW else "connection is closed"
+
+    # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses; both have
-        # the methods we use.
-        self._transport = transport  # type: ignore[assignment]
-        self._loop = asyncio.get_running_loop()
-        self._closed = self._loop.create_future()
+        self._transport = cast(_Transport, transport)
+        self._advance("made")
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):  # platform-dependent
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        if self._protocol_error is not None:
+            return  # the stream is out of sync; the socket is closing
+        try:
+            self._decoder.receive_data(data)
+        except ProtocolError as exc:
+            self._fail_protocol(exc)
+            return
+        self._read_events()
+
+    def _read_events(self) -> None:
+        """Handle every complete message buffered, until a pause reason stops it."""
+        outgoing = self.outgoing
+        incoming = self.incoming
         self._in_receive = True
         try:
-            decoder = self._decoder
-            decoder.receive_data(data)
-            for event in decoder:
-                kind = type(event)
-                if kind is Response:
-                    self._on_response(event)  # type: ignore[arg-type]
-                elif kind is Request:
-                    self._on_request(event)  # type: ignore[arg-type]
-                else:
-                    self._on_notification(event.method, event.params)  # type: ignore[union-attr]
+            for event in self._decoder:
+                if type(event) is Response:
+                    outgoing.on_response(event)
+                elif type(event) is Request:
+                    incoming.on_request(event)
+                elif type(event) is Notification:
+                    incoming.on_notification(event)
         except ProtocolError as exc:
             self._fail_protocol(exc)
         finally:
@@ -187,37 +282,25 @@ class Connection(asyncio.Protocol):
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        closed_by_us = self._state is CLOSING
+        self._advance("lost")
         self._transport = None
         self._out.clear()
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
         cause: BaseException | None = self._protocol_error or exc
-        if self._closing and cause is None:
+        if self._abort_reason is not None:
+            reason = self._abort_reason
+        elif closed_by_us and cause is None:
             reason = "connection closed"
         else:
             reason = f"connection lost: {cause}" if cause else "connection closed by peer"
         self._lost = ConnectionLost(reason)
         self._lost.__cause__ = cause
-
-        pending, self._pending = self._pending, {}
-        for call in pending.values():
-            if call is not ABANDONED:
-                error = ConnectionLost(reason)
-                error.__cause__ = cause
-                call._fail(error)  # type: ignore[union-attr]
-
-        serving, self._serving = self._serving, {}
-        for server_call in serving.values():
-            server_call._disconnected()
-            task = server_call._task
-            if task is not None and not task.done():
-                # Nothing holds this connection (or its table) any more, and
-                # the loop keeps only weak references to tasks: a cooperative
-                # or cancelled handler must still be allowed to finish.
-                _keep_alive(task)
-
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if self._closed is not None and not self._closed.done():
+        self.outgoing.fail_all(reason, cause)
+        self.incoming.connection_lost()
+        if not self._closed.done():
             self._closed.set_result(None)
         if self._on_lost is not None:
             self._on_lost(self)
@@ -225,368 +308,75 @@ class Connection(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The peer is not reading what we send: stop reading what it sends,
         # so it cannot make us buffer replies without bound.
-        self._pause_reading()
+        self.pause_reading(PauseReason.WRITE_BUFFER_FULL)
 
     def resume_writing(self) -> None:
-        self._resume_reading()
+        self.resume_reading(PauseReason.WRITE_BUFFER_FULL)
 
-    # -- the two tables ---------------------------------------------------------
+    # -- reading, paused by reason ------------------------------------------------
+
+    def pause_reading(self, reason: PauseReason) -> None:
+        """Stop reading from the socket (and handling buffered messages) for ``reason``."""
+        self._paused.add(reason)
+        if self._reading and self._transport is not None:
+            self._reading = False
+            self._transport.pause_reading()
+
+    def resume_reading(self, reason: PauseReason) -> None:
+        """``reason`` no longer holds; reading resumes once no other reason does."""
+        paused = self._paused
+        if reason not in paused:
+            return
+        paused.discard(reason)
+        if not paused and not self._resume_scheduled and self._transport is not None:
+            # Not right here: this runs inside whatever ended the reason (a
+            # reply being written, a handler finishing), not on a clean stack.
+            self._resume_scheduled = True
+            self._loop.call_soon(self._resume)
+
+    def _resume(self) -> None:
+        self._resume_scheduled = False
+        if self._paused or self._transport is None or self._protocol_error is not None:
+            return
+        self._read_events()  # what arrived before the pause, first
+        if not self._paused and not self._reading and self._transport is not None:
+            self._reading = True
+            self._transport.resume_reading()
+
+    @property
+    def pause_reasons(self) -> frozenset[PauseReason]:
+        """Why reading is paused now (empty while reading)."""
+        return frozenset(self._paused)
+
+    # -- writing, coalesced -------------------------------------------------------
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None, "connection not made yet"
         return self._loop
 
-    @property
-    def is_open(self) -> bool:
-        return self._lost is None and self._transport is not None and not self._closing
-
-    @property
-    def pending_count(self) -> int:
-        """Our calls waiting for a reply (including ids held for abandoned calls)."""
-        return len(self._pending)
-
-    @property
-    def serving_count(self) -> int:
-        """The peer's calls we are still answering (tasks, threads and deferred tokens)."""
-        return len(self._serving)
-
-    @property
-    def peer(self) -> Client:
-        """A :class:`~asyncrpc.Client` for calling the peer on this connection."""
-        if self._peer_client is None:
-            from asyncrpc.client import Client  # client imports us
-
-            self._peer_client = Client(self, self._dispatcher)
-        return self._peer_client
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if self._transport is None:
-            return default
-        return self._transport.get_extra_info(name, default)
-
-    # -- making calls -------------------------------------------------------------
-
-    def call(
-        self,
-        method: str,
-        params: tuple[Any, ...] | list[Any],
-        notify: Notifier | None = None,
-        timeout: float | None = None,
-        handle: AsyncCall[Any] | None = None,
-    ) -> AsyncCall[Any]:
-        """Send a request; the returned handle is already pending.
-
-        Every error here is raised before anything is sent or any handle
-        changes state, so no notification is ever delivered for it.
-        """
-        if self._lost is not None or self._closing:
-            raise ConnectionLost(f"cannot call {method!r}: connection is closed")
-        if handle is None:
-            call: AsyncCall[Any] = AsyncCall(notify)
-        else:
-            if handle._status is not _INITIALIZED:
-                raise HandleInUseError(
-                    f"call handle is {handle._status.value}; reset() it before another call"
-                )
-            if notify is not None and not isinstance(notify, Notifier):
-                raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
-            call = handle
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        pending = self._pending
-        if len(pending) >= self._max_pending:
-            raise TooManyPendingCalls(f"{len(pending)} calls are pending on this connection (max_pending)")
-        msgid = self._next_msgid
-        while msgid in pending:  # skip ids still in use after a wrap
-            msgid = (msgid + 1) & MAX_MSGID
-        if timeout is not None and self._peer_deadline:
-            data = self._encoder.request(msgid, method, params, {ext.EXT_TIMEOUT: float(timeout)})
-        else:
-            data = self._encoder.request(msgid, method, params)
-        self._next_msgid = (msgid + 1) & MAX_MSGID
-        if handle is not None and notify is not None:
-            handle._notify = notify  # only now: a call that fails to start changes nothing
-        call._start(self, msgid, method, self._loop, timeout)  # type: ignore[arg-type]
-        pending[msgid] = call
-        self._send(data)
-        return call
-
-    def _awaited(self) -> None:
-        """A caller waits for its call: if that is the only call pending, send
-        it now instead of at the end of the loop turn (a lone caller has no
-        one to coalesce with, and would only wait longer)."""
-        if (
-            self._out
-            and not self._in_receive
-            and len(self._pending) == 1
-            and running_loop() is self._loop  # never write from another thread
-        ):
-            self._flush()
-
-    def notify(self, method: str, params: tuple[Any, ...] | list[Any]) -> None:
-        """Send a notification (no reply)."""
-        if self._lost is not None or self._closing:
-            raise ConnectionLost(f"cannot notify {method!r}: connection is closed")
-        self._send(self._encoder.notification(method, params))
-
-    def _abandon(self, msgid: int, *, deadline: bool, told: bool = False) -> None:
-        """A call ended locally; hold its id until the peer answers, and tell the peer
-        (unless it was ``told`` already by a non-abortive cancel)."""
-        if msgid not in self._pending:
-            return
-        self._pending[msgid] = ABANDONED
-        # With the deadline extension the peer enforces the deadline itself.
-        if self._peer_cancel and not told and not (deadline and self._peer_deadline):
-            self._send_cancel(msgid)
-
-    def _request_cancel(self, msgid: int) -> None:
-        """Non-abortive cancel: ask the peer, keep waiting for its answer."""
-        if self._peer_cancel and msgid in self._pending:
-            self._send_cancel(msgid)
-
-    def _send_cancel(self, msgid: int) -> None:
-        if self._transport is not None:
-            self._send(self._encoder.notification(ext.CANCEL_METHOD, [msgid]))
-
-    def _on_response(self, response: Response) -> None:
-        call = self._pending.pop(response.msgid, None)
-        if call is None:
-            logger.debug("asyncrpc: response for unknown msgid %d ignored", response.msgid)
-            return
-        if call is ABANDONED:
-            return
-        if response.error is None:
-            call._succeed(response.result)  # type: ignore[union-attr]
-        else:
-            error = error_from_wire(response.error)
-            call._fail(error, cancelled=isinstance(error, CallCancelled))  # type: ignore[union-attr]
-
-    # -- extension negotiation -------------------------------------------------------
-
-    async def negotiate(self, timeout: float = 5.0) -> frozenset[str]:
-        """Probe the peer for asyncrpc's extensions (see ``docs/protocol.md``).
-
-        A plain peer answers the probe with an error, and nothing else that it
-        would not understand is ever sent to it.
-        """
-        if not self._extensions_enabled:
-            return self.features
-        self._decoder.accept_extension = True
-        probe = self.call(ext.HELLO_METHOD, [ext.hello_payload()], timeout=timeout)
-        try:
-            offered = ext.parse_hello(await probe)
-        except (RemoteError, DeadlineExceeded):
-            offered = frozenset()
-        self._set_features(offered)
-        return self.features
-
-    def _set_features(self, offered: frozenset[str]) -> None:
-        features = offered & ext.FEATURES
-        self.features = features
-        self._peer_cancel = ext.FEATURE_CANCEL in features
-        self._peer_deadline = ext.FEATURE_DEADLINE in features
-        self._peer_errors = ext.FEATURE_ERRORS in features
-        self._decoder.accept_extension = bool(features)
-
-    def _answer_hello(self, request: Request) -> None:
-        offered = ext.parse_hello(request.params[0] if request.params else None)
-        self._set_features(offered)
-        self._reply(request.msgid, None, ext.hello_payload())
-
-    # -- answering the peer's calls ------------------------------------------------------
-
-    def _on_request(self, request: Request) -> None:
-        method = request.method
-        handler = self._dispatcher.get(method)
-        if handler is None:
-            if method == ext.HELLO_METHOD and self._extensions_enabled:
-                self._answer_hello(request)
-            else:
-                self._reply_error(request.msgid, MethodNotFound(f"no method {method!r}"))
-            return
-        if self._refusing:
-            self._reply_error(request.msgid, RemoteError("server is shutting down", type="Unavailable"))
-            return
-        call = ServerCall(self, request.msgid, method)
-        extension = request.extension
-        if extension is not None:
-            timeout = extension.get(ext.EXT_TIMEOUT)
-            # NaN would reach call_later (uvloop raises on it); inf means none.
-            if (type(timeout) is float or type(timeout) is int) and math.isfinite(timeout):
-                call.deadline = self._loop.time() + max(float(timeout), 0.0)  # type: ignore[union-attr]
-        if handler.kind is _INLINE:
-            self._run_inline(call, handler, request.params)
-        else:
-            self._start_task(call, handler, request.params)
-
-    def _run_inline(self, call: ServerCall, handler: Handler, params: list[Any]) -> None:
-        token = _current.set(call)
-        try:
-            result = handler.fn(*params)
-        except Exception as exc:
-            self._handler_failed(call, exc)
-            return
-        finally:
-            _current.reset(token)
-        if type(result) is CoroutineType:
-            # A plain callable that returned a coroutine: finish it in a task.
-            coro = self._await_result(call, lambda: result, ())
-            call._task = self._loop.create_task(coro)  # type: ignore[union-attr]
-            self._track(call)
-        elif call._deferred is None:
-            if call._registered:  # it subscribed to on_cancel/on_disconnect
-                self._complete(call, None, result)
-            else:
-                self._reply(call.msgid, None, result)
-
-    def _start_task(self, call: ServerCall, handler: Handler, params: list[Any]) -> None:
-        call.cooperative = handler.cooperative
-        if handler.kind is _THREAD:
-            coro = self._run_in_thread(call, handler, params)
-        else:
-            # The handler's coroutine is made inside the task, so a task
-            # cancelled before its first step leaves no coroutine unawaited.
-            coro = self._await_result(call, handler.fn, params)
-        call._task = self._loop.create_task(coro)  # type: ignore[union-attr]
-        self._track(call)
-
-    async def _await_result(
-        self, call: ServerCall, fn: Callable[..., Any], params: list[Any] | tuple[Any, ...]
-    ) -> None:
-        _current.set(call)
-        try:
-            result = await fn(*params)
-        except asyncio.CancelledError:
-            if call._cancel_reason is not None:
-                # The peer's cancel or deadline: that is an answer, not a crash.
-                self._handler_failed(call, call._cancel_error())
-                return
-            # Cancelled from our side (connection gone, loop shutting down):
-            # answer if anyone can still hear, then stay cancelled.
-            self._handler_failed(call, CallCancelled(f"{call.method!r} cancelled by the server"))
-            raise
-        except Exception as exc:
-            self._handler_failed(call, exc)
-        else:
-            if call._deferred is None:
-                self._complete(call, None, result)
-
-    async def _run_in_thread(self, call: ServerCall, handler: Handler, params: list[Any]) -> None:
-        _current.set(call)  # anyio runs the function in a copy of this context
-        try:
-            result = await anyio.to_thread.run_sync(lambda: handler.fn(*params))
-        except Exception as exc:
-            self._handler_failed(call, exc)
-        else:
-            if call._deferred is None:
-                self._complete(call, None, result)
-
-    def _handler_failed(self, call: ServerCall, exc: BaseException) -> None:
-        token = call._deferred
-        if token is not None:
-            # Deferred calls are finished by their token; an exception that
-            # escapes the handler first still ends the call, exactly once.
-            if not token._used:
-                with contextlib.suppress(AlreadyCompleted):  # a thread got there first
-                    token.fail(exc)
-            return
-        if not isinstance(exc, CallCancelled | DeadlineExceeded | RemoteError):
-            logger.debug("asyncrpc: handler %r raised %r", call.method, exc)
-        self._complete(call, exc, None)
-
-    def _track(self, call: ServerCall) -> None:
-        """Put a call that outlives ``_on_request`` in the serving table."""
-        if call._registered:
-            return
-        call._registered = True
-        self._serving[call.msgid] = call
-        if call.deadline is not None and call._timer is None:
-            delay = call.deadline - self._loop.time()  # type: ignore[union-attr]
-            call._timer = self._loop.call_later(max(delay, 0.0), call._expire)  # type: ignore[union-attr]
-        if len(self._serving) >= self._max_inflight:
-            self._pause_reading()
-
-    def _complete(self, call: ServerCall, error: BaseException | None, value: Any) -> None:
-        """Send the reply for ``call``: the one place a served call ends."""
-        if call._finished:
-            return
-        call._finished = True
-        if call._timer is not None:
-            call._timer.cancel()
-            call._timer = None
-        call._listeners = None
-        if call._registered:
-            if self._serving.get(call.msgid) is call:
-                del self._serving[call.msgid]
-            if self._reading_paused and len(self._serving) < self._max_inflight:
-                self._resume_reading()
-            waiter = self._drain_waiter
-            if not self._serving and waiter is not None and not waiter.done():
-                waiter.set_result(None)
-        if self._transport is None:
-            return
-        if error is None:
-            self._reply(call.msgid, None, value, alone=not self._serving)
-        else:
-            self._reply_error(call.msgid, error)
-
-    def _reply(self, msgid: int, error: Any, result: Any, *, alone: bool = False) -> None:
-        if self._transport is None:
-            return
-        try:
-            data = self._encoder.response(msgid, error, result)
-        except EncodeError as exc:
-            data = self._encoder.response(msgid, error_to_wire(exc, structured=self._peer_errors), None)
-        self._send(data, alone)
-        if len(self._out) >= _REPLY_CHUNK:
-            self._flush()
-
-    def _reply_error(self, msgid: int, exc: BaseException) -> None:
-        self._reply(msgid, error_to_wire(exc, structured=self._peer_errors), None)
-
-    def _on_notification(self, method: str, params: list[Any]) -> None:
-        if method == ext.CANCEL_METHOD and self._extensions_enabled:
-            if params and type(params[0]) is int:
-                call = self._serving.get(params[0])
-                if call is not None:
-                    call._request_cancel(CallCancelled)
-            return
-        handler = self._dispatcher.get(method)
-        if handler is None:
-            logger.debug("asyncrpc: notification %r has no handler; ignored", method)
-            return
-        try:
-            if handler.kind is _THREAD:
-                coro: Any = anyio.to_thread.run_sync(lambda: handler.fn(*params))
-            else:
-                coro = handler.fn(*params)
-        except Exception:
-            logger.exception("asyncrpc: notification handler %r raised", method)
-            return
-        if type(coro) is CoroutineType or handler.kind is not _INLINE:
-            task = self._loop.create_task(self._run_notification(method, coro))  # type: ignore[union-attr]
-            _keep_alive(task)
-
-    @staticmethod
-    async def _run_notification(method: str, awaitable: Any) -> None:
-        try:
-            await awaitable
-        except Exception:
-            logger.exception("asyncrpc: notification handler %r raised", method)
-
-    # -- output ---------------------------------------------------------------------
-
-    def _send(self, data: bytes, alone: bool = False) -> None:
-        if alone and not self._in_receive and not self._flush_scheduled and self._transport is not None:
-            # Nothing else in flight to coalesce with (a lone caller): waiting
-            # for the end of the loop turn would only add latency.
-            self._transport.write(data)
-            return
+    def send(self, data: bytes) -> None:
+        """Queue ``data``; everything queued leaves in one write at the end of this
+        read or this loop turn."""
         self._out.append(data)
         if not self._in_receive and not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)  # type: ignore[union-attr]
+            self._loop.call_soon(self._flush)
+
+    def send_reply(self, data: bytes, *, alone: bool) -> None:
+        """Queue a reply: written at once when it is ``alone`` (nothing else in flight
+        to coalesce with), else with the rest, at least every few replies."""
+        if alone and not self._in_receive and not self._flush_scheduled and self._transport is not None:
+            # Waiting for the end of the loop turn would only add latency.
+            self._transport.write(data)
+            return
+        self.send(data)
+        if len(self._out) >= _REPLY_CHUNK:
+            self._flush()
+
+    def flush_for_lone_caller(self) -> None:
+        """Write what is queued now, if safe: the one caller waiting has nobody to coalesce with."""
+        if self._out and not self._in_receive and running_loop() is self._loop:
+            self._flush()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -600,52 +390,109 @@ class Connection(asyncio.Protocol):
         self._out = []
         transport.write(out[0] if len(out) == 1 else b"".join(out))
 
-    def _pause_reading(self) -> None:
-        if not self._reading_paused and self._transport is not None:
-            self._reading_paused = True
-            self._transport.pause_reading()
+    # -- the hello ----------------------------------------------------------------
 
-    def _resume_reading(self) -> None:
-        if self._reading_paused and self._transport is not None:
-            self._reading_paused = False
-            self._transport.resume_reading()
+    def _hello_payload(self) -> dict[str, Any]:
+        return ext.hello_payload()
 
-    # -- closing ----------------------------------------------------------------------
+    def _agree(self, payload: Any) -> None:
+        limit = ext.parse_message_limit(payload) or self._limits.max_message_size
+        self.negotiated = Negotiated.agree(ext.parse_hello(payload), limit)
+        self._decoder.accept_extension = bool(self.negotiated.features)
+        self._advance("negotiated")
+
+    async def negotiate(self, timeout: float) -> frozenset[str]:
+        """Probe the peer for asyncrpc's extensions (see ``docs/protocol.md``).
+
+        A plain peer answers the probe with an error, and nothing else that it
+        would not understand is ever sent to it.
+        """
+        if not self._extensions_enabled:
+            return self.negotiated.features
+        self._decoder.accept_extension = True
+        probe = self.outgoing.call(ext.HELLO_METHOD, [self._hello_payload()], timeout=timeout)
+        try:
+            payload = await probe
+        except (RemoteError, DeadlineExceeded):
+            payload = None
+        self._agree(payload)
+        return self.negotiated.features
+
+    def hello_received(self, payload: Any) -> dict[str, Any]:
+        """The peer said hello: agree on what both speak; returns our answer."""
+        self._agree(payload)
+        return self._hello_payload()
+
+    @property
+    def features(self) -> frozenset[str]:
+        """Extension features both ends speak (empty for a plain peer)."""
+        return self.negotiated.features
+
+    # -- looking in ---------------------------------------------------------------
+
+    @property
+    def pending_count(self) -> int:
+        """Our calls waiting for a reply (including ids held for abandoned calls)."""
+        return len(self.outgoing)
+
+    @property
+    def serving_count(self) -> int:
+        """The peer's calls we are still answering (tasks, threads, deferred tokens, notifications)."""
+        return self.incoming.in_flight
+
+    async def drain_serving(self) -> None:
+        """Wait until every call we are answering has been answered."""
+        await self.incoming.drain()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if self._transport is None:
+            return default
+        return self._transport.get_extra_info(name, default)
+
+    # -- closing ------------------------------------------------------------------
 
     def _fail_protocol(self, exc: ProtocolError) -> None:
         self._protocol_error = exc
         peer = self.get_extra_info("peername")
         logger.warning("asyncrpc: closing connection from %s: %s", peer, exc)
-        if self._transport is not None:
-            self._transport.close()
+        self.close()
 
-    def refuse_new_calls(self) -> None:
-        """Answer new requests with an ``Unavailable`` error (graceful shutdown)."""
-        self._refusing = True
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking calls, send what is queued and close the socket.
 
-    async def drain_serving(self) -> None:
-        """Wait until every call we are answering has been answered."""
-        while self._serving and self._transport is not None:
-            self._drain_waiter = self.loop.create_future()
-            await self._drain_waiter
-        self._drain_waiter = None
-
-    def close(self) -> None:
-        """Flush what is queued and close the socket; pending calls fail with ``ConnectionLost``."""
-        if self._closing:
+        What cannot be sent within ``timeout`` seconds (default: the
+        connection's ``close_timeout``), because the peer does not read, is
+        dropped and the socket aborted. Pending calls fail with
+        ``ConnectionLost`` when the socket is gone. Idempotent.
+        """
+        if not self._advance("close"):
             return
-        self._closing = True
         if self._out:
             self._flush()
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is None:
+            return
+        transport.close()
+
+    def _close_timed_out(self, delay: float) -> None:
+        self._abort_timer = None
+        transport = self._transport
+        if transport is None:
+            return
+        unsent = transport.get_write_buffer_size()
+        self._abort_reason = f"connection closed ({unsent} bytes the peer did not read within {delay:g}s)"
+        logger.info("asyncrpc: %s: %s; aborted", self.get_extra_info("peername"), self._abort_reason)
+        transport.abort()
 
     def abort(self) -> None:
         """Close the socket at once, dropping queued writes."""
-        self._closing = True
+        self._advance("close")
         if self._transport is not None:
             self._transport.abort()
 
     async def wait_closed(self) -> None:
-        if self._closed is not None:
-            await asyncio.shield(self._closed)
+        """Return once the socket is gone (and every pending call has failed)."""
+        await asyncio.shield(self._closed)
+
+    def __repr__(self) -> str:
+        return f"<asyncrpc.Connection {self.get_extra_info('peername')!r} {self._state.value}>"

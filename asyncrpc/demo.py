@@ -13,7 +13,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from asyncrpc.client import Client, connect
+from asyncrpc.client import Client
+from asyncrpc.connector import connect
 from asyncrpc.errors import CallPending
 from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.event import Event

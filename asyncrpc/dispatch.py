@@ -79,12 +79,19 @@ class Handler:
 
 
 class Dispatcher:
-    """The methods one end of a connection answers."""
+    """The methods one end of a connection answers.
 
-    __slots__ = ("_handlers",)
+    Args:
+        parent: handlers to fall back on (a server's, shared by all its
+            connections): a name registered here hides the parent's, and
+            nothing registered here is visible to the parent.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_handlers", "_parent")
+
+    def __init__(self, parent: Dispatcher | None = None) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._parent = parent
 
     def register_function(self, fn: Callable[..., Any], name: str | None = None) -> None:
         """Answer ``name`` (default: the function's ``__name__``) with ``fn``."""
@@ -126,11 +133,18 @@ class Dispatcher:
         self._handlers.pop(name, None)
 
     def get(self, name: str) -> Handler | None:
-        return self._handlers.get(name)
+        """The handler for ``name`` (here, else the parent's), or ``None``."""
+        handler = self._handlers.get(name)
+        if handler is None and self._parent is not None:
+            return self._parent.get(name)
+        return handler
 
     def names(self) -> list[str]:
-        """Every method name answered, sorted."""
-        return sorted(self._handlers)
+        """Every method name answered (the parent's too), sorted."""
+        names = set(self._handlers)
+        if self._parent is not None:
+            names.update(self._parent.names())
+        return sorted(names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._handlers
+        return isinstance(name, str) and self.get(name) is not None

@@ -22,6 +22,7 @@ __all__ = [
     "DeadlineExceeded",
     "EncodeError",
     "HandleInUseError",
+    "MessageTooLarge",
     "MethodNotFound",
     "ProtocolError",
     "RPCError",
@@ -100,15 +101,35 @@ class CallCancelled(RPCError):
 
 
 class DeadlineExceeded(RPCError):
-    """The call's deadline (``timeout=``) passed before the reply came."""
+    """The call's deadline (``timeout=``) passed before the reply came.
+
+    Also a :class:`TimeoutError`, so code written for asyncio timeouts catches it.
+    """
 
     code = RPC_S_CALL_TIMEOUT
 
 
 class ConnectionLost(RPCError):
-    """The connection closed or dropped while the call was pending (or before it was made)."""
+    """The connection closed or dropped while the call was pending (or before it was made).
+
+    Also a :class:`ConnectionError` (an :class:`OSError`), as a dropped socket
+    is everywhere else in Python. ``__cause__`` is the error that ended the
+    connection, when there was one (a :class:`ProtocolError` for bad bytes).
+    """
 
     code = RPC_S_CALL_FAILED
+
+
+class MessageTooLarge(RPCError, ValueError):
+    """A message is larger than the receiving side accepts.
+
+    Raised at the call site when the encoded request (or notification) is
+    larger than the peer's limit: the one it announced when the connection
+    was set up, or this side's own ``Limits.max_message_size`` for a peer
+    that announces none. Nothing is sent and the connection stays usable.
+    A handler whose result is too large for the peer answers with this error
+    instead.
+    """
 
 
 class RemoteError(RPCError):

@@ -1,4 +1,4 @@
-"""The call handle: one per pending call (``RPC_ASYNC_STATE``).
+"""Our calls to the peer: the call handle (``RPC_ASYNC_STATE``) and the table of pending ones.
 
 Theory of operation
 -------------------
@@ -21,6 +21,13 @@ the life of a handle::
 A step missing from the table is refused: ``start`` or ``reset`` raise
 :class:`HandleInUseError`; a second finishing step is ignored, which is what
 makes completion (and its notification) happen exactly once.
+
+:class:`OutgoingCalls` is the other half of the same lifecycle, one per
+connection: it gives out msgids, keeps ``{msgid: AsyncCall}`` for the calls
+waiting for a reply, routes each response to its call, tells the peer about
+cancels, and fails everything still pending when the connection goes. It is
+the only thing that moves a handle through the table, which is why both live
+in this module.
 """
 
 from __future__ import annotations
@@ -31,14 +38,25 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 from asyncrpc._loops import running_loop
-from asyncrpc.errors import CallCancelled, CallPending, DeadlineExceeded, HandleInUseError
+from asyncrpc.errors import (
+    CallCancelled,
+    CallPending,
+    ConnectionLost,
+    DeadlineExceeded,
+    HandleInUseError,
+    TooManyPendingCalls,
+)
 from asyncrpc.notify.base import Notifier
+from asyncrpc.remote_errors import error_from_wire
 from asyncrpc.status import AsyncEvent, CallStatus
+from asyncrpc.wire import extensions as ext
+from asyncrpc.wire.events import MAX_MSGID
 
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
+    from asyncrpc.wire.events import Response
 
-__all__ = ["TRANSITIONS", "AsyncCall"]
+__all__ = ["TRANSITIONS", "AsyncCall", "OutgoingCalls"]
 
 logger = logging.getLogger("asyncrpc")
 
@@ -87,8 +105,8 @@ class AsyncCall(Generic[T]):
 
     __slots__ = (
         "__weakref__",
+        "_calls",
         "_cancel_requested",
-        "_connection",
         "_error",
         "_future",
         "_msgid",
@@ -110,9 +128,9 @@ class AsyncCall(Generic[T]):
         self.method: str | None = None
         self._status = INITIALIZED
         self._future: asyncio.Future[T] | None = None
-        self._connection: Connection | None = None
+        self._calls: OutgoingCalls | None = None  # while pending: the table it is in
         self._msgid = -1
-        self._result: Any = None
+        self._result: Any = None  # a T once COMPLETE
         self._error: BaseException | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._cancel_requested = False
@@ -133,18 +151,18 @@ class AsyncCall(Generic[T]):
 
     def _start(
         self,
-        connection: Connection,
+        calls: OutgoingCalls,
         msgid: int,
         method: str,
         loop: asyncio.AbstractEventLoop,
         timeout: float | None,
     ) -> None:
-        """Make the handle pending; the connection has already encoded the request."""
+        """Make the handle pending; the request is already encoded."""
         if self._status is INITIALIZED:
             self._status = _STARTED
         else:
             self._advance("start")
-        self._connection = connection
+        self._calls = calls
         self._msgid = msgid
         self.method = method
         self._future = loop.create_future()
@@ -179,7 +197,7 @@ class AsyncCall(Generic[T]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._connection = None
+        self._calls = None
         self.last_event = _CALL_COMPLETE
         if self._notify is not None:
             try:
@@ -191,9 +209,9 @@ class AsyncCall(Generic[T]):
 
     def _expire(self) -> None:
         self._timer = None
-        connection = self._connection
-        if self._status is PENDING and connection is not None:
-            connection._abandon(self._msgid, deadline=True)
+        calls = self._calls
+        if self._status is PENDING and calls is not None:
+            calls.abandon(self._msgid, deadline=True)
             self._fail(DeadlineExceeded(f"deadline passed for {self.method!r}"))
 
     # -- the public handle ------------------------------------------------
@@ -235,7 +253,8 @@ class AsyncCall(Generic[T]):
         """
         status = self._status
         if status is COMPLETE:
-            return self._result  # type: ignore[no-any-return]
+            result: T = self._result
+            return result
         if status is PENDING:
             raise CallPending(f"call {self.method!r} is still pending")
         if status is INITIALIZED:
@@ -268,10 +287,10 @@ class AsyncCall(Generic[T]):
         Safe to call from any thread. Returns False if the call had already
         finished, which changes nothing.
         """
-        connection = self._connection
-        if self._status is not PENDING or connection is None:
+        calls = self._calls
+        if self._status is not PENDING or calls is None:
             return False
-        loop = connection.loop
+        loop = calls.loop
         if running_loop() is not loop:
             loop.call_soon_threadsafe(self._cancel_on_loop, abort, timeout)
             return True
@@ -279,21 +298,21 @@ class AsyncCall(Generic[T]):
         return True
 
     def _cancel_on_loop(self, abort: bool, timeout: float | None) -> None:
-        connection = self._connection
-        if self._status is not PENDING or connection is None:
+        calls = self._calls
+        if self._status is not PENDING or calls is None:
             return
         told = self._cancel_requested  # a non-abortive cancel already told the peer
         self._cancel_requested = True
         if abort:
-            connection._abandon(self._msgid, deadline=False, told=told)
+            calls.abandon(self._msgid, deadline=False, told=told)
             self._fail(CallCancelled(f"call {self.method!r} cancelled"), cancelled=True)
             return
         if not told:
-            connection._request_cancel(self._msgid)
+            calls.request_cancel(self._msgid)
         if timeout is not None:
             # One timer slot serves the deadline and the escalation: keep
             # whichever ends the call first.
-            loop = connection.loop
+            loop = calls.loop
             when = loop.time() + timeout
             timer = self._timer
             if timer is None or timer.when() > when:
@@ -331,9 +350,9 @@ class AsyncCall(Generic[T]):
         future = self._future
         if future is None:
             raise HandleInUseError("this handle has not been used for a call")
-        connection = self._connection
-        if connection is not None:
-            connection._awaited()
+        calls = self._calls
+        if calls is not None:
+            calls.awaited()
         try:
             return (yield from future.__await__())
         except asyncio.CancelledError:
@@ -346,3 +365,151 @@ class AsyncCall(Generic[T]):
     def __repr__(self) -> str:
         where = f" {self.method!r} #{self._msgid}" if self.method is not None else ""
         return f"<AsyncCall{where} {self._status.value}>"
+
+
+class _Abandoned:
+    """Marks a msgid whose call ended locally (abortive cancel, deadline) while
+    the peer may still answer it: the id stays reserved until that answer comes,
+    so a late reply can never complete a newer call that reused the id."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<abandoned>"
+
+
+ABANDONED: Final = _Abandoned()
+
+
+class OutgoingCalls:
+    """Our calls pending on one connection: ``{msgid: AsyncCall}``.
+
+    Made by the :class:`~asyncrpc.Connection`, which hands it every response
+    and tells it when the socket is gone; everything else here happens on
+    the caller's side of the connection (the client's ``call()``, a
+    handle's ``cancel()``, a deadline timer).
+    """
+
+    __slots__ = ("_connection", "_encoder", "_loop", "_max_pending", "_next_msgid", "_pending")
+
+    def __init__(self, connection: Connection, *, max_pending: int) -> None:
+        self._connection = connection
+        self._encoder = connection.encoder
+        self._max_pending = max_pending
+        self._loop = connection.loop
+        self._pending: dict[int, AsyncCall[Any] | _Abandoned] = {}
+        self._next_msgid = 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop every call on this connection belongs to."""
+        return self._loop
+
+    def __len__(self) -> int:
+        """Calls waiting for a reply, including ids held for abandoned calls."""
+        return len(self._pending)
+
+    def call(
+        self,
+        method: str,
+        params: tuple[Any, ...] | list[Any],
+        notify: Notifier | None = None,
+        timeout: float | None = None,
+        handle: AsyncCall[Any] | None = None,
+    ) -> AsyncCall[Any]:
+        """Send a request; the returned handle is already pending.
+
+        Every error here is raised before anything is sent or any handle
+        changes state, so no notification is ever delivered for it.
+        """
+        connection = self._connection
+        if not connection.accepting_calls:
+            raise ConnectionLost(f"cannot call {method!r}: {connection.closed_reason}")
+        loop = self._loop
+        if handle is None:
+            call: AsyncCall[Any] = AsyncCall(notify)
+        else:
+            if handle._status is not INITIALIZED:
+                raise HandleInUseError(
+                    f"call handle is {handle._status.value}; reset() it before another call"
+                )
+            if notify is not None and not isinstance(notify, Notifier):
+                raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
+            call = handle
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        pending = self._pending
+        if len(pending) >= self._max_pending:
+            raise TooManyPendingCalls(f"{len(pending)} calls are pending on this connection (max_pending)")
+        msgid = self._next_msgid
+        while msgid in pending:  # skip ids still in use after a wrap
+            msgid = (msgid + 1) & MAX_MSGID
+        if timeout is not None and connection.negotiated.deadline:
+            data = self._encoder.request(msgid, method, params, {ext.EXT_TIMEOUT: float(timeout)})
+        else:
+            data = self._encoder.request(msgid, method, params)
+        self._next_msgid = (msgid + 1) & MAX_MSGID
+        if handle is not None and notify is not None:
+            handle._notify = notify  # only now: a call that fails to start changes nothing
+        call._start(self, msgid, method, loop, timeout)
+        pending[msgid] = call
+        connection.send(data)
+        return call
+
+    def notify(self, method: str, params: tuple[Any, ...] | list[Any]) -> None:
+        """Send a notification (no reply, no handle)."""
+        connection = self._connection
+        if not connection.accepting_calls:
+            raise ConnectionLost(f"cannot notify {method!r}: {connection.closed_reason}")
+        connection.send(self._encoder.notification(method, params))
+
+    def awaited(self) -> None:
+        """A caller waits for its call: if that is the only call pending, send
+        it now instead of at the end of the loop turn (a lone caller has no
+        one to coalesce with, and would only wait longer)."""
+        if len(self._pending) == 1:
+            self._connection.flush_for_lone_caller()
+
+    def abandon(self, msgid: int, *, deadline: bool, told: bool = False) -> None:
+        """A call ended locally; hold its id until the peer answers, and tell the peer
+        (unless it was ``told`` already by a non-abortive cancel)."""
+        if msgid not in self._pending:
+            return
+        self._pending[msgid] = ABANDONED
+        negotiated = self._connection.negotiated
+        # With the deadline extension the peer enforces the deadline itself.
+        if negotiated.cancel and not told and not (deadline and negotiated.deadline):
+            self._send_cancel(msgid)
+
+    def request_cancel(self, msgid: int) -> None:
+        """Non-abortive cancel: ask the peer, keep waiting for its answer."""
+        if self._connection.negotiated.cancel and msgid in self._pending:
+            self._send_cancel(msgid)
+
+    def _send_cancel(self, msgid: int) -> None:
+        connection = self._connection
+        if connection.accepting_calls:
+            connection.send(self._encoder.notification(ext.CANCEL_METHOD, [msgid]))
+
+    def on_response(self, response: Response) -> None:
+        """Route a response to its call; one the table does not know is ignored."""
+        call = self._pending.pop(response.msgid, None)
+        if call is None:
+            logger.debug("asyncrpc: response for unknown msgid %d ignored", response.msgid)
+            return
+        if isinstance(call, _Abandoned):
+            return
+        if response.error is None:
+            call._succeed(response.result)
+        else:
+            error = error_from_wire(response.error)
+            call._fail(error, cancelled=isinstance(error, CallCancelled))
+
+    def fail_all(self, reason: str, cause: BaseException | None) -> None:
+        """The connection is gone: every pending call fails with ``ConnectionLost(reason)``."""
+        pending, self._pending = self._pending, {}
+        for call in pending.values():
+            if isinstance(call, AsyncCall):
+                error = ConnectionLost(reason)
+                error.__cause__ = cause
+                call._fail(error)

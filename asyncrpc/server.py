@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from asyncrpc.connection import Connection
 from asyncrpc.dispatch import Dispatcher
@@ -18,6 +18,9 @@ from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 __all__ = ["Server"]
 
 logger = logging.getLogger("asyncrpc")
+
+_CLOSE_MOMENT: Final = 0.1
+"""Seconds a connection gets to flush its last replies when the grace is already spent."""
 
 
 class Server:
@@ -147,22 +150,27 @@ class Server:
         """Stop accepting, let calls in flight finish for up to ``grace`` seconds, then close.
 
         New requests on open connections get an ``Unavailable`` error during
-        the grace period. Idempotent: later calls wait for the first to end.
+        the grace period (new notifications are dropped). Returns within the
+        grace and a moment more, even when a client does not read: what it
+        has not taken by then is dropped and its socket aborted. Idempotent:
+        later calls wait for the first to end.
         """
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close(grace))
         await asyncio.shield(self._closing)
 
     async def _close(self, grace: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         if self._server is not None:
             self._server.close()
         connections = list(self._connections)
         for connection in connections:
-            connection.refuse_new_calls()
-        busy = [c.drain_serving() for c in connections if c.serving_count]
+            connection.incoming.refuse_new_calls()
+        busy = [c.incoming.drain() for c in connections if c.incoming.in_flight]
         if busy:
             try:
-                async with asyncio.timeout(grace):
+                async with asyncio.timeout_at(deadline):
                     await asyncio.gather(*busy)
             except TimeoutError:
                 logger.warning("asyncrpc: grace period over; closing with calls in flight")

@@ -4,6 +4,28 @@ Inside a handler, :func:`current_call` gives the :class:`ServerCall`. A handler
 can return its result, or :meth:`ServerCall.defer` the reply and hand the
 :class:`CompletionToken` to any task or thread that finishes the call later
 (the server-side ``RpcAsyncCompleteCall`` / ``RpcAsyncAbortCall``).
+
+Theory of operation
+-------------------
+Every change of a served call's state goes through :data:`TRANSITIONS`::
+
+    RUNNING  --defer-->       DEFERRED   a CompletionToken will send the reply
+    RUNNING  --answer-->      ANSWERED   the handler's result or error was sent
+    DEFERRED --answer-->      ANSWERED   the token was used (or the handler failed first)
+    RUNNING  --disconnect-->  ORPHANED   the client went away; nothing can be sent
+    DEFERRED --disconnect-->  ORPHANED
+
+A second ``answer`` is refused by the table, which is what makes the reply go
+out exactly once whatever races (a token used from a thread while a deadline
+fires on the loop). Whether the client asked to cancel is a separate fact
+(:meth:`ServerCall.test_cancel`): a cancel request changes no state, the call
+still has to be answered.
+
+How a call runs is decided by its handler (:mod:`asyncrpc.dispatch`): inline,
+in a task of its own, or in a worker thread. The runners are here, with the
+lifecycle they drive; :class:`~asyncrpc.incoming.IncomingCalls`, the table
+of one connection's served calls, uses only the functions at the end of this
+module.
 """
 
 from __future__ import annotations
@@ -11,20 +33,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import enum
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio.to_thread
+
 from asyncrpc._loops import running_loop
+from asyncrpc.dispatch import Handler, HandlerKind
 from asyncrpc.errors import AlreadyCompleted, CallCancelled, DeadlineExceeded, RemoteError
 from asyncrpc.status import AsyncEvent
 
 if TYPE_CHECKING:
     from asyncrpc.client import Client
-    from asyncrpc.connection import Connection
+    from asyncrpc.incoming import IncomingCalls
 
-__all__ = ["CompletionToken", "ServerCall", "current_call"]
+__all__ = ["TRANSITIONS", "CompletionToken", "ServedState", "ServerCall", "current_call"]
 
 logger = logging.getLogger("asyncrpc")
 
@@ -46,6 +73,33 @@ def current_call() -> ServerCall:
         raise RuntimeError("asyncrpc.current_call() is only available inside a handler") from None
 
 
+class ServedState(enum.Enum):
+    """Where a served call is in its life; see the module's theory of operation."""
+
+    RUNNING = "running"
+    DEFERRED = "deferred"
+    ANSWERED = "answered"
+    ORPHANED = "orphaned"
+
+
+RUNNING: Final = ServedState.RUNNING
+DEFERRED: Final = ServedState.DEFERRED
+ANSWERED: Final = ServedState.ANSWERED
+ORPHANED: Final = ServedState.ORPHANED
+
+TRANSITIONS: Final[dict[tuple[ServedState, str], ServedState]] = {
+    (RUNNING, "defer"): DEFERRED,
+    (RUNNING, "answer"): ANSWERED,
+    (DEFERRED, "answer"): ANSWERED,
+    (RUNNING, "disconnect"): ORPHANED,
+    (DEFERRED, "disconnect"): ORPHANED,
+}
+
+_THREAD: Final = HandlerKind.THREAD
+
+Listener = Callable[["ServerCall", AsyncEvent], object]
+
+
 class ServerCall:
     """One request being answered.
 
@@ -54,40 +108,53 @@ class ServerCall:
         msgid: the request's message id.
         deadline: the ``loop.time()`` at which the caller's deadline passes,
             or ``None`` when the caller set none (or its peer cannot say).
+        cooperative: the handler polls :meth:`test_cancel` instead of being
+            cancelled (``@asyncrpc.cooperative`` and ``@asyncrpc.blocking``).
     """
 
     __slots__ = (
         "__weakref__",
+        "_calls",
         "_cancel_reason",
-        "_client_gone",
-        "_connection",
         "_deferred",
-        "_finished",
         "_listeners",
-        "_registered",
+        "_state",
         "_task",
         "_timer",
+        "_tracked",
         "cooperative",
         "deadline",
         "method",
         "msgid",
     )
 
-    def __init__(self, connection: Connection, msgid: int, method: str) -> None:
-        self._connection = connection
+    def __init__(self, calls: IncomingCalls, msgid: int, method: str, deadline: float | None = None) -> None:
+        self._calls = calls
         self.msgid = msgid
         self.method = method
-        self.deadline: float | None = None
+        self.deadline = deadline
         self.cooperative = False
+        self._state = RUNNING
         self._cancel_reason: type[CallCancelled] | type[DeadlineExceeded] | None = None
         self._deferred: CompletionToken | None = None
-        self._finished = False
-        self._client_gone = False
-        self._registered = False
+        self._tracked = False  # in the connection's table: it outlives its request's read
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._listeners: list[tuple[AsyncEvent, Callable[[ServerCall, AsyncEvent], object]]] | None
-        self._listeners = None
+        self._listeners: list[tuple[AsyncEvent, Listener]] | None = None
+
+    # -- the lifecycle table ------------------------------------------------
+
+    def _advance(self, step: str) -> bool:
+        new = TRANSITIONS.get((self._state, step))
+        if new is None:
+            return False
+        self._state = new
+        return True
+
+    @property
+    def state(self) -> ServedState:
+        """Where the call is: running, deferred, answered or orphaned."""
+        return self._state
 
     # -- what a handler asks ------------------------------------------------
 
@@ -102,18 +169,23 @@ class ServerCall:
 
     @property
     def peer(self) -> Client:
-        """A client for calling back the peer that made this call, on the same connection."""
-        return self._connection.peer
+        """A client for calling back the peer that made this call, on the same connection.
+
+        What is registered on it (``peer.register_function(...)``) is answered
+        on this connection only.
+        """
+        return self._calls.peer
 
     @property
     def deferred(self) -> bool:
+        """True once :meth:`defer` took over the reply."""
         return self._deferred is not None
 
     def time_remaining(self) -> float | None:
         """Seconds until the deadline (may be negative), or ``None`` without one."""
         if self.deadline is None:
             return None
-        return self.deadline - self._connection.loop.time()
+        return self.deadline - self._calls.loop.time()
 
     def defer(self) -> CompletionToken:
         """Take over the reply: the handler's return value is then ignored.
@@ -130,14 +202,14 @@ class ServerCall:
         """
         token = self._deferred
         if token is None:
-            if self._finished and not self._client_gone:
+            if self._state is ANSWERED:
                 raise RuntimeError(f"defer() called after {self.method!r} was answered")
+            self._advance("defer")  # an orphaned call stays orphaned; its token sends nothing
             token = self._deferred = CompletionToken(self)
-            if not self._registered:
-                self._connection._track(self)
+            self._track()
         return token
 
-    def on_disconnect(self, fn: Callable[[ServerCall, AsyncEvent], object]) -> None:
+    def on_disconnect(self, fn: Listener) -> None:
         """Run ``fn(call, AsyncEvent.CLIENT_DISCONNECT)`` once if the client goes away with this call open.
 
         Registered after the client already went away, ``fn`` runs at once.
@@ -145,7 +217,7 @@ class ServerCall:
         """
         self._listen(AsyncEvent.CLIENT_DISCONNECT, fn)
 
-    def on_cancel(self, fn: Callable[[ServerCall, AsyncEvent], object]) -> None:
+    def on_cancel(self, fn: Listener) -> None:
         """Run ``fn(call, AsyncEvent.CLIENT_CANCEL)`` once when the client asks to cancel this call
         (or its deadline passes).
 
@@ -154,27 +226,26 @@ class ServerCall:
         """
         self._listen(AsyncEvent.CLIENT_CANCEL, fn)
 
-    def _listen(self, event: AsyncEvent, fn: Callable[[ServerCall, AsyncEvent], object]) -> None:
-        loop = self._connection.loop
+    def _listen(self, event: AsyncEvent, fn: Listener) -> None:
+        loop = self._calls.loop
         if running_loop() is not loop:
             # Listeners are only touched on the loop, so a @blocking handler
             # registering one never races with the loop firing them.
             _call_soon_threadsafe(loop, self._listen, event, fn)
             return
         if event is AsyncEvent.CLIENT_DISCONNECT:
-            happened = self._client_gone
+            happened = self._state is ORPHANED
         else:
-            happened = self._cancel_reason is not None and not self._client_gone
+            happened = self._cancel_reason is not None and self._state is not ORPHANED
         if happened:
             self._run_listener(event, fn)
             return
-        if self._finished:
-            return  # answered: neither event can come any more
+        if self._state is ANSWERED or self._state is ORPHANED:
+            return  # neither event can come any more
         if self._listeners is None:
             self._listeners = []
         self._listeners.append((event, fn))
-        if not self._registered:
-            self._connection._track(self)
+        self._track()
 
     def _fire(self, event: AsyncEvent) -> None:
         # Each listener fires at most once: it leaves the list before it runs,
@@ -189,21 +260,62 @@ class ServerCall:
         for fn in due:
             self._run_listener(event, fn)
 
-    def _run_listener(self, event: AsyncEvent, fn: Callable[[ServerCall, AsyncEvent], object]) -> None:
+    def _run_listener(self, event: AsyncEvent, fn: Listener) -> None:
         try:
             fn(self, event)
         except Exception:
             logger.exception("asyncrpc: %s listener for %r raised", event.name, self.method)
 
-    # -- what the connection does to it (always on its loop) -----------------
+    # -- the connection's side (always on its loop) -------------------------
 
-    def _request_cancel(self, reason: type[CallCancelled] | type[DeadlineExceeded]) -> None:
-        if self._finished or self._cancel_reason is not None:
+    def _track(self) -> None:
+        """The call outlives the read that brought it: enter the connection's table."""
+        if self._tracked:
             return
-        self._cancel_reason = reason
+        self._tracked = True
+        calls = self._calls
+        calls.track(self)
+        if self.deadline is not None and self._timer is None:
+            loop = calls.loop
+            self._timer = loop.call_later(max(self.deadline - loop.time(), 0.0), self._expire)
+
+    def _answer(self, error: BaseException | None, value: Any) -> None:
+        """Send the reply: the one place a served call ends."""
+        if not self._advance("answer"):
+            return  # answered already, or nobody left to answer
+        self._stop_timer()
+        self._listeners = None
+        calls = self._calls
+        if self._tracked:
+            calls.untrack(self)
+        if error is None:
+            calls.reply(self.msgid, None, value)
+        else:
+            calls.reply_error(self.msgid, error)
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        token = self._deferred
+        if token is not None:
+            # Deferred calls are finished by their token; an exception that
+            # escapes the handler first still ends the call, exactly once.
+            if not token.done():
+                with contextlib.suppress(AlreadyCompleted):  # a thread got there first
+                    token.fail(exc)
+            return
+        if not isinstance(exc, CallCancelled | DeadlineExceeded | RemoteError):
+            logger.debug("asyncrpc: handler %r raised %r", self.method, exc)
+        self._answer(exc, None)
+
+    def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _request_cancel(self, reason: type[CallCancelled] | type[DeadlineExceeded]) -> None:
+        if self._state is ANSWERED or self._state is ORPHANED or self._cancel_reason is not None:
+            return
+        self._cancel_reason = reason
+        self._stop_timer()
         self._fire(AsyncEvent.CLIENT_CANCEL)
         task = self._task
         if task is not None and not self.cooperative and not task.done():
@@ -213,8 +325,8 @@ class ServerCall:
             task.cancel()
 
     def _answer_if_silent(self, _task: asyncio.Task[None]) -> None:
-        if not self._finished:
-            self._connection._handler_failed(self, self._cancel_error())
+        if self._state is RUNNING or self._state is DEFERRED:
+            self._handler_failed(self._cancel_error())
 
     def _expire(self) -> None:
         self._timer = None
@@ -227,30 +339,40 @@ class ServerCall:
 
     def _disconnected(self) -> None:
         """The connection is gone with this call open: nobody can hear its reply now."""
-        if self._finished:
+        if not self._advance("disconnect"):
             return
-        self._finished = True  # a later complete() from any thread is a no-op
-        self._client_gone = True
         if self._cancel_reason is None:
             # Cooperative and @blocking handlers poll test_cancel(): let them stop.
             self._cancel_reason = CallCancelled
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         self._fire(AsyncEvent.CLIENT_DISCONNECT)
         self._listeners = None
         task = self._task
-        if task is not None and not self.cooperative and not task.done():
-            task.cancel()
+        if task is not None and not task.done():
+            # Nothing holds the connection (or its table) any more, and the
+            # loop keeps only weak references to tasks: a cooperative or
+            # cancelled handler must still be allowed to finish.
+            _keep_alive(task)
+            if not self.cooperative:
+                task.cancel()
 
     def __repr__(self) -> str:
-        return f"<ServerCall {self.method!r} #{self.msgid}{' deferred' if self._deferred else ''}>"
+        return f"<ServerCall {self.method!r} #{self.msgid} {self._state.value}>"
 
 
 def _call_soon_threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., object], *args: Any) -> None:
     # A loop that closed meanwhile has no connection left to tell.
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(fn, *args)
+
+
+_RUNNING_TASKS: set[asyncio.Task[Any]] = set()
+
+
+def _keep_alive(task: asyncio.Task[Any]) -> None:
+    """Hold a strong reference to a task nobody else holds until it ends."""
+    _RUNNING_TASKS.add(task)
+    task.add_done_callback(_RUNNING_TASKS.discard)
 
 
 # One lock for every token: it guards a flag check, so sharing it costs
@@ -276,6 +398,7 @@ class CompletionToken:
 
     @property
     def call(self) -> ServerCall:
+        """The deferred call this token finishes."""
         return self._call
 
     def test_cancel(self) -> bool:
@@ -320,12 +443,93 @@ class CompletionToken:
                 raise AlreadyCompleted(f"the call {self._call.method!r} was already completed")
             self._used = True
         call = self._call
-        connection = call._connection
-        loop = connection.loop
+        loop = call._calls.loop
         if running_loop() is loop:
-            connection._complete(call, error, value)
+            call._answer(error, value)
         else:
-            _call_soon_threadsafe(loop, connection._complete, call, error, value)
+            _call_soon_threadsafe(loop, call._answer, error, value)
 
     def __repr__(self) -> str:
         return f"<CompletionToken {self._call.method!r} {'used' if self._used else 'open'}>"
+
+
+# -- what the connection's table of served calls does to a call ---------------
+# (IncomingCalls uses these and nothing else of this module's internals.)
+
+
+def run_inline(call: ServerCall, handler: Handler, params: list[Any]) -> None:
+    """Run a plain ``def`` handler right here, in the read that brought the request."""
+    token = _current.set(call)
+    try:
+        result = handler.fn(*params)
+    except Exception as exc:
+        call._handler_failed(exc)
+        return
+    finally:
+        _current.reset(token)
+    if type(result) is CoroutineType:
+        # A plain callable that returned a coroutine: finish it in a task.
+        coroutine: Coroutine[Any, Any, Any] = result
+        _start(call, _await_result(call, lambda: coroutine, ()))
+    elif call._state is RUNNING:
+        call._answer(None, result)
+
+
+def start_task(call: ServerCall, handler: Handler, params: list[Any]) -> None:
+    """Run an ``async def`` handler in a task of its own, or a ``@blocking`` one in a worker thread."""
+    call.cooperative = handler.cooperative
+    if handler.kind is _THREAD:
+        coroutine = _run_in_thread(call, handler, params)
+    else:
+        # The handler's coroutine is made inside the task, so a task
+        # cancelled before its first step leaves no coroutine unawaited.
+        coroutine = _await_result(call, handler.fn, params)
+    _start(call, coroutine)
+
+
+def peer_cancelled(call: ServerCall) -> None:
+    """The peer asked to cancel ``call`` (the cancel extension)."""
+    call._request_cancel(CallCancelled)
+
+
+def peer_gone(call: ServerCall) -> None:
+    """The connection is gone with ``call`` open."""
+    call._disconnected()
+
+
+def _start(call: ServerCall, coroutine: Coroutine[Any, Any, None]) -> None:
+    call._task = call._calls.loop.create_task(coroutine)
+    call._track()
+
+
+async def _await_result(
+    call: ServerCall, fn: Callable[..., Any], params: list[Any] | tuple[Any, ...]
+) -> None:
+    _current.set(call)
+    try:
+        result = await fn(*params)
+    except asyncio.CancelledError:
+        if call._cancel_reason is not None:
+            # The peer's cancel or deadline: that is an answer, not a crash.
+            call._handler_failed(call._cancel_error())
+            return
+        # Cancelled from our side (connection gone, loop shutting down):
+        # answer if anyone can still hear, then stay cancelled.
+        call._handler_failed(CallCancelled(f"{call.method!r} cancelled by the server"))
+        raise
+    except Exception as exc:
+        call._handler_failed(exc)
+    else:
+        if call._state is RUNNING:
+            call._answer(None, result)
+
+
+async def _run_in_thread(call: ServerCall, handler: Handler, params: list[Any]) -> None:
+    _current.set(call)  # anyio runs the function in a copy of this context
+    try:
+        result = await anyio.to_thread.run_sync(lambda: handler.fn(*params))
+    except Exception as exc:
+        call._handler_failed(exc)
+    else:
+        if call._state is RUNNING:
+            call._answer(None, result)

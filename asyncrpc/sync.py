@@ -26,7 +26,8 @@ from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from asyncrpc.client import Client, open_client
+from asyncrpc.client import Client
+from asyncrpc.connector import open_client
 from asyncrpc.errors import CallPending
 from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.apc import pending_apcs, queue_apc, sleep_ex

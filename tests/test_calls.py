@@ -212,10 +212,10 @@ async def test_msgid_wraps_and_skips_ids_in_use(client: asyncrpc.Client) -> None
     held = client.call("demo.wait_for", "held")  # holds some msgid
     assert held.msgid is not None
     # Pretend MAX_MSGID calls went by: the next id wraps to 0 and must skip `held`.
-    connection._next_msgid = MAX_MSGID
+    connection.outgoing._next_msgid = MAX_MSGID
     top = client.call("add", 1, 1)
     assert top.msgid == MAX_MSGID
-    connection._next_msgid = held.msgid
+    connection.outgoing._next_msgid = held.msgid
     after = client.call("add", 2, 2)
     assert after.msgid == held.msgid + 1
     assert (await top, await after) == (2, 4)
@@ -258,7 +258,7 @@ class CountingTransport:
 async def test_writes_from_many_callers_are_coalesced(client: asyncrpc.Client) -> None:
     connection = client.connection
     counting = CountingTransport(connection._transport)
-    connection._transport = counting  # type: ignore[assignment]
+    connection._transport = counting
     try:
         await asyncio.gather(*(client.call("add", i, 0) for i in range(100)))
     finally:
@@ -287,7 +287,7 @@ async def test_lone_awaited_call_is_written_at_once(client: asyncrpc.Client) -> 
     waiting for the end of the loop turn (sequential latency)."""
     connection = client.connection
     counting = CountingTransport(connection._transport)
-    connection._transport = counting  # type: ignore[assignment]
+    connection._transport = counting
     try:
         writes_seen_next_turn: list[int] = []
         # Runs at the loop's next turn, before a flush the call would schedule.
@@ -306,7 +306,7 @@ async def test_replies_to_a_pipelined_burst_leave_in_chunks(server: asyncrpc.Ser
         await client.call("add", 0, 0)
         (served,) = server._connections
         counting = CountingTransport(served._transport)
-        served._transport = counting  # type: ignore[assignment]
+        served._transport = counting
         try:
             results = await asyncio.gather(*(client.call("add", i, 1) for i in range(64)))
         finally:

@@ -18,6 +18,11 @@ Features:
               cancels the handler when it passes (a ``DeadlineExceeded`` error).
 ``errors``    errors are sent as maps ``{"type", "message", "data"?, "code"?}``
               instead of Neovim's ``[code, message]``.
+
+Each side's hello payload may also carry ``"max_message_size"``: the largest
+message, in bytes, that side accepts. The other side then refuses, at the call
+site, a request that would be larger, instead of sending bytes that would
+cost the connection.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "hello_payload",
     "parse_hello",
+    "parse_message_limit",
 ]
 
 HELLO_METHOD: Final = "asyncrpc.hello"
@@ -45,11 +51,19 @@ FEATURE_ERRORS: Final = "errors"
 FEATURES: Final = frozenset({FEATURE_CANCEL, FEATURE_DEADLINE, FEATURE_ERRORS})
 
 EXT_TIMEOUT: Final = "timeout"
+HELLO_MAX_MESSAGE_SIZE: Final = "max_message_size"
 
 
-def hello_payload(features: frozenset[str] = FEATURES) -> dict[str, Any]:
+def hello_payload(features: frozenset[str] = FEATURES, max_message_size: int | None = None) -> dict[str, Any]:
     """The single parameter of a hello request, and the result of its answer."""
-    return {"protocol": PROTOCOL_NAME, "version": PROTOCOL_VERSION, "features": sorted(features)}
+    payload: dict[str, Any] = {
+        "protocol": PROTOCOL_NAME,
+        "version": PROTOCOL_VERSION,
+        "features": sorted(features),
+    }
+    if max_message_size is not None:
+        payload[HELLO_MAX_MESSAGE_SIZE] = max_message_size
+    return payload
 
 
 def parse_hello(value: Any) -> frozenset[str]:
@@ -60,3 +74,13 @@ def parse_hello(value: Any) -> frozenset[str]:
     if not isinstance(features, list):
         return frozenset()
     return frozenset(f for f in features if isinstance(f, str))
+
+
+def parse_message_limit(value: Any) -> int | None:
+    """The largest message a hello payload says its sender accepts, or ``None`` if it says nothing usable."""
+    if not isinstance(value, dict) or value.get("protocol") != PROTOCOL_NAME:
+        return None
+    limit = value.get(HELLO_MAX_MESSAGE_SIZE)
+    if type(limit) is not int or limit < 1:
+        return None
+    return limit

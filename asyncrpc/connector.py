@@ -1,0 +1,137 @@
+"""``connect()``: open a connection to a msgpack-rpc peer and get its :class:`~asyncrpc.Client`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any
+
+from asyncrpc.client import Client
+from asyncrpc.connection import Connection
+from asyncrpc.options import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HELLO_TIMEOUT,
+    DEFAULT_MAX_INFLIGHT,
+    DEFAULT_MAX_PENDING,
+    ConnectOptions,
+)
+from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
+
+__all__ = ["Connector", "connect", "open_client"]
+
+
+class Connector:
+    """What :func:`connect` returns: ``await`` it for a :class:`Client`, or use
+    it with ``async with`` to have the client closed at the end."""
+
+    __slots__ = ("_client", "_options")
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self._options = options
+        self._client: Client | None = None
+
+    @property
+    def options(self) -> ConnectOptions:
+        """The validated options this connector connects with."""
+        return self._options
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return open_client(self._options).__await__()
+
+    async def __aenter__(self) -> Client:
+        self._client = await open_client(self._options)
+        return self._client
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def connect(
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    path: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    max_pending: int = DEFAULT_MAX_PENDING,
+    max_inflight: int = DEFAULT_MAX_INFLIGHT,
+    extensions: bool = True,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+) -> Connector:
+    """Connect to a msgpack-rpc peer over TCP (``host``, ``port``) or a Unix socket (``path``).
+
+    ``await connect(...)`` gives a :class:`Client`; ``async with connect(...)
+    as client`` also closes it. The options are those of
+    :class:`~asyncrpc.ConnectOptions`, checked here, before any I/O.
+
+    Raises:
+        ValueError: a missing or contradictory address, or an option out of range
+            (at once, not when awaited).
+        TimeoutError: (when awaited) no connection within ``connect_timeout``.
+        OSError: (when awaited) the connection was refused or failed.
+    """
+    return Connector(
+        ConnectOptions(
+            host=host,
+            port=port,
+            path=path,
+            limits=limits,
+            max_pending=max_pending,
+            max_inflight=max_inflight,
+            extensions=extensions,
+            connect_timeout=connect_timeout,
+            hello_timeout=hello_timeout,
+            close_timeout=close_timeout,
+        )
+    )
+
+
+async def open_client(options: ConnectOptions) -> Client:
+    """Open a connection with ``options`` and return its client (what awaiting :func:`connect` does)."""
+    if options.connect_timeout is None:
+        return await _open(options)
+    try:
+        async with asyncio.timeout(options.connect_timeout):
+            return await _open(options)
+    except TimeoutError:
+        raise TimeoutError(
+            f"could not connect to {options.address} within {options.connect_timeout:g}s"
+        ) from None
+
+
+async def _open(options: ConnectOptions) -> Client:
+    loop = asyncio.get_running_loop()
+
+    def factory() -> Connection:
+        return Connection(
+            limits=options.limits,
+            max_pending=options.max_pending,
+            max_inflight=options.max_inflight,
+            extensions=options.extensions,
+            close_timeout=options.close_timeout,
+        )
+
+    host, port, path = options.host, options.port, options.path
+    if path is not None:
+        _, connection = await loop.create_unix_connection(factory, path)
+    else:
+        assert host is not None  # ConnectOptions checked both
+        assert port is not None
+        _, connection = await loop.create_connection(factory, host, port)
+    client = Client(connection)
+    if options.extensions:
+        try:
+            await connection.negotiate(options.hello_timeout)
+        except BaseException:
+            connection.abort()
+            raise
+    return client

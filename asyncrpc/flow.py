@@ -1,0 +1,19 @@
+"""Why a connection stops reading: flow control has reasons, each added and removed on its own."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["PauseReason"]
+
+
+class PauseReason(enum.Enum):
+    """Why a connection stopped reading from its socket.
+
+    A connection reads again only when no reason is left: a handler finishing
+    (under the in-flight limit again) never resumes reading that a full write
+    buffer paused, nor the other way round.
+    """
+
+    WRITE_BUFFER_FULL = "the peer is not reading what we send"
+    IN_FLIGHT_LIMIT = "the peer's calls reached max_inflight"
