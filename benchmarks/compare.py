@@ -9,13 +9,14 @@ process of its own on 127.0.0.1 (``python -m benchmarks.harness.<module>
 (:mod:`benchmarks.harness.client`) that measures and prints JSON, then stops
 the server. Both run with the repository root as their working directory, so
 the runner may be started from anywhere and nothing but asyncrpc and its
-dependencies needs to be installed. Rounds are interleaved across implementations (the order rotates
-each round) and every figure reported is the median over rounds. On Linux with
-two or more CPUs the server and the client are pinned to different CPUs.
+dependencies needs to be installed. Rounds are interleaved across
+implementations (the order rotates each round) and every figure reported is
+the median over rounds. On Linux with two or more CPUs the server and the
+client are pinned to different CPUs.
 
-Results go to ``--out`` (default ``benchmarks/results/`` in the checkout): ``results.json``
-(every round, the medians, the machine), ``results.md`` (the table, also
-printed) and ``benchmarks.png`` (when matplotlib is installed).
+Results go to ``--out`` (default ``benchmarks/results/`` in the checkout):
+``results.json`` (every round, the medians, the machine), ``results.md`` (the
+table, also printed) and ``benchmarks.png`` (when matplotlib is installed).
 """
 
 from __future__ import annotations
