@@ -11,9 +11,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from asyncrpc.benchmark.common import ECHO_PAYLOAD
 from asyncrpc.wire.codec import Decoder, Encoder
 from asyncrpc.wire.events import Request, Response
+from benchmarks.harness.common import ECHO_PAYLOAD
 
 MESSAGES: dict[str, list[Any]] = {
     "request add": [0, 7, "add", [1, 2]],

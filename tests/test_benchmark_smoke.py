@@ -1,4 +1,7 @@
-"""The benchmarks run (CI checks only that; their timings never go in the suite)."""
+"""The benchmarks run (CI checks only that; their timings never go in the suite).
+
+The harness lives in the checkout (``benchmarks/``), not in the installed package.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from asyncrpc.benchmark import compare
+import pytest
+
+from benchmarks import compare
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_quick_comparison_runs_every_implementation(tmp_path: Path) -> None:
+def test_quick_comparison_runs_every_implementation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert compare.main(["--quick", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
 
     results = json.loads((tmp_path / "results.json").read_text())
     expected = {i.name for i in compare.IMPLEMENTATIONS}
@@ -45,6 +53,13 @@ def test_quick_comparison_runs_every_implementation(tmp_path: Path) -> None:
     for name in expected:
         assert f"| {name} | add |" in table
     assert "bytes per pending call" in table
+    assert table in printed
+    assert "Targets, against baseline-uvloop in the same run:" in table
+    for workload in ("add", "echo"):
+        assert f"- asyncrpc-plain-uvloop / {workload}: " in table
+    assert ">= 1.5)" in table
+    assert "<= 1.15)" in table
+    assert "issue" not in printed.lower()
     plot = tmp_path / "benchmarks.png"
     if importlib.util.find_spec("matplotlib") is not None:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -75,3 +90,24 @@ def test_micro_benchmarks_run() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout
     assert "failed" not in result.stdout
+
+
+def test_runner_runs_as_a_script_from_another_directory(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    options = ["--quick", "--only", "baseline-uvloop", "--workloads", "add", "--out", str(out)]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare.py"), *options],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["medians"]) == ["baseline-uvloop"]
+    assert results["command"].startswith("python benchmarks/compare.py --quick")
+
+
+def test_harness_is_not_part_of_the_package() -> None:
+    assert importlib.util.find_spec("asyncrpc.benchmark") is None
+    assert (ROOT / "benchmarks" / "harness" / "baseline.py").is_file()

@@ -1,4 +1,4 @@
-"""The grpc.aio benchmark server: ``python -m asyncrpc.benchmark.grpc_server --port 0``.
+"""The grpc.aio benchmark server: ``python -m benchmarks.harness.grpc_server --port 0``.
 
 No ``.proto`` and no code generation: generic handlers with raw bytes in and
 out, the bytes being msgpack, so both sides do the same encoding work as the
@@ -11,7 +11,7 @@ from typing import Any
 
 import msgpack
 
-from asyncrpc.benchmark.common import HOST, announce_port, process_stats, serve_main
+from benchmarks.harness.common import HOST, announce_port, process_stats, serve_main
 
 __all__ = ["SERVICE", "main"]
 

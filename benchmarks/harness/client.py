@@ -1,6 +1,6 @@
 """The client side of one benchmark run, in a process of its own.
 
-``python -m asyncrpc.benchmark.client --impl asyncrpc --port P`` connects to a
+``python -m benchmarks.harness.client --impl asyncrpc --port P`` connects to a
 server the runner started, measures every workload and prints one JSON object
 on stdout. A process per run keeps each implementation's CPU time and peak
 memory its own.
@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import msgpack
 
-from asyncrpc.benchmark.common import ECHO_PAYLOAD, HOST, LOOPS, peak_rss_bytes, run_on
+from benchmarks.harness.common import ECHO_PAYLOAD, HOST, LOOPS, peak_rss_bytes, run_on
 
 __all__ = ["WORKLOADS", "main", "percentile"]
 
@@ -89,7 +89,7 @@ class BaselineTarget(Target):
         self.client: Any = None
 
     async def open(self, port: int) -> None:
-        from asyncrpc.benchmark.baseline import connect
+        from benchmarks.harness.baseline import connect
 
         self.client = await connect(port)
 
@@ -111,7 +111,7 @@ class GrpcTarget(Target):
         await asyncio.wait_for(self.channel.channel_ready(), 10.0)
 
     def caller(self, method: str) -> Caller:
-        from asyncrpc.benchmark.grpc_server import SERVICE
+        from benchmarks.harness.grpc_server import SERVICE
 
         multicallable = self.channel.unary_unary(f"/{SERVICE}/{method}")
         packb = functools.partial(msgpack.packb, use_bin_type=True)
@@ -317,7 +317,7 @@ async def pending_memory(port: int, count: int, batch: int = 1000) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="benchmark client (run by asyncrpc.benchmark.compare)")
+    parser = argparse.ArgumentParser(description="benchmark client (run by benchmarks/compare.py)")
     parser.add_argument("--impl", choices=IMPLS, required=True)
     parser.add_argument("--loop", choices=LOOPS, default="uvloop")
     parser.add_argument("--port", type=int, required=True)

@@ -1,4 +1,4 @@
-"""The asyncrpc benchmark server: ``python -m asyncrpc.benchmark.asyncrpc_server --port 0``.
+"""The asyncrpc benchmark server: ``python -m benchmarks.harness.asyncrpc_server --port 0``.
 
 ``--handlers plain`` registers plain ``def`` handlers (run inline),
 ``--handlers async`` registers ``async def`` ones (a task per call), and
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncrpc
-from asyncrpc.benchmark.common import (
+from benchmarks.harness.common import (
     HOST,
     announce_port,
     exit_with_parent,

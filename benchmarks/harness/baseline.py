@@ -7,7 +7,7 @@ cancellation, deadlines or notification modes. The server answers everything
 it decoded from one read in one write; the client writes each request as it
 is made.
 
-``python -m asyncrpc.benchmark.baseline --port 0`` runs the server.
+``python -m benchmarks.harness.baseline --port 0`` runs the server.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import msgpack
 
-from asyncrpc.benchmark.common import HOST, announce_port, process_stats, serve_main
+from benchmarks.harness.common import HOST, announce_port, process_stats, serve_main
 
 __all__ = ["BaselineClient", "BaselineServer", "connect", "main"]
 

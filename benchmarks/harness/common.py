@@ -1,6 +1,7 @@
 """What the benchmark servers and the client worker share.
 
-Each server module is run as ``python -m asyncrpc.benchmark.<module> --port 0``;
+Each server module is run (from the repository root) as
+``python -m benchmarks.harness.<module> --port 0``;
 it binds 127.0.0.1, prints the port it got on one line of stdout, and serves
 until it is terminated. Every server answers ``add(a, b)``, ``echo(value)``
 and ``stats()``, the last giving the server's own CPU time and peak memory.
