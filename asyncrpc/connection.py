@@ -254,6 +254,7 @@ class Connection(asyncio.Protocol):
         """Handle every complete message buffered, until a pause reason stops it."""
         outgoing = self.outgoing
         incoming = self.incoming
+        paused = self._paused
         self._in_receive = True
         try:
             for event in self._decoder:
@@ -263,6 +264,8 @@ class Connection(asyncio.Protocol):
                     incoming.on_request(event)
                 elif type(event) is Notification:
                     incoming.on_notification(event)
+                if paused:
+                    break  # the rest waits in the decoder, unread, until the pause ends
         except ProtocolError as exc:
             self._fail_protocol(exc)
         finally:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
 
+from asyncrpc._loops import keep_alive
 from asyncrpc.dispatch import Dispatcher, HandlerKind
 from asyncrpc.errors import EncodeError, MethodNotFound, RemoteError
 from asyncrpc.flow import PauseReason
@@ -150,6 +151,14 @@ class IncomingCalls:
         if self._refusing:
             self.reply_error(msgid, RemoteError("server is shutting down", type="Unavailable"))
             return
+        if msgid in self._serving:
+            # Answering both would send two replies with one id; counting only
+            # one would let a peer run any number of calls past max_inflight.
+            self.reply_error(
+                msgid,
+                RemoteError(f"msgid {msgid} is already in use by a call in progress", type="InvalidRequest"),
+            )
+            return
         deadline = None
         extension = request.extension
         if extension is not None:
@@ -185,7 +194,7 @@ class IncomingCalls:
     @property
     def in_flight(self) -> int:
         """The peer's requests and notifications running now."""
-        return len(self._serving)
+        return len(self._serving) + len(self._notifications)
 
     def track(self, call: ServerCall) -> None:
         """``call`` outlives the read that brought it: count it until it is answered."""
@@ -240,6 +249,9 @@ class IncomingCalls:
         if handler is None:
             logger.debug("asyncrpc: notification %s has no handler; ignored", _short(method))
             return
+        if self._refusing:
+            logger.debug("asyncrpc: notification %s ignored: shutting down", _short(method))
+            return
         try:
             if handler.kind is _THREAD:
                 fn = handler.fn
@@ -252,7 +264,8 @@ class IncomingCalls:
         if type(awaitable) is CoroutineType or handler.kind is not _INLINE:
             task = self._connection.loop.create_task(self._run_notification(method, awaitable))
             self._notifications.add(task)
-            task.add_done_callback(self._notifications.discard)
+            task.add_done_callback(self._notification_done)
+            self._count_in()
 
     async def _run_notification(self, method: str, awaitable: Any) -> None:
         try:
@@ -260,8 +273,20 @@ class IncomingCalls:
         except Exception as exc:
             self._notification_failed(method, exc)
 
+    def _notification_done(self, task: asyncio.Task[None]) -> None:
+        self._notifications.discard(task)
+        self._count_out()
+
     def _notification_failed(self, method: str, exc: Exception) -> None:
-        logger.error("asyncrpc: notification handler %r raised", method, exc_info=exc)
+        # Nobody can be told (a notification has no reply): one line, and the
+        # traceback only when debugging, so a peer cannot flood the log.
+        logger.warning(
+            "asyncrpc: notification handler %s raised %s: %s",
+            _short(method),
+            type(exc).__name__,
+            exc,
+            exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
 
     # -- the end --------------------------------------------------------------------
 
@@ -270,6 +295,8 @@ class IncomingCalls:
         serving, self._serving = self._serving, {}
         for call in serving.values():
             peer_gone(call)
+        for task in self._notifications:
+            keep_alive(task)  # nothing else will hold this table once the connection is gone
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
             if not waiter.done():

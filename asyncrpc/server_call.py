@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
 
-from asyncrpc._loops import running_loop
+from asyncrpc._loops import keep_alive, running_loop
 from asyncrpc.dispatch import Handler, HandlerKind
 from asyncrpc.errors import AlreadyCompleted, CallCancelled, DeadlineExceeded, RemoteError
 from asyncrpc.status import AsyncEvent
@@ -352,7 +352,7 @@ class ServerCall:
             # Nothing holds the connection (or its table) any more, and the
             # loop keeps only weak references to tasks: a cooperative or
             # cancelled handler must still be allowed to finish.
-            _keep_alive(task)
+            keep_alive(task)
             if not self.cooperative:
                 task.cancel()
 
@@ -364,15 +364,6 @@ def _call_soon_threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., obj
     # A loop that closed meanwhile has no connection left to tell.
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(fn, *args)
-
-
-_RUNNING_TASKS: set[asyncio.Task[Any]] = set()
-
-
-def _keep_alive(task: asyncio.Task[Any]) -> None:
-    """Hold a strong reference to a task nobody else holds until it ends."""
-    _RUNNING_TASKS.add(task)
-    task.add_done_callback(_RUNNING_TASKS.discard)
 
 
 # One lock for every token: it guards a flag check, so sharing it costs
