@@ -112,7 +112,10 @@ class IncomingCalls:
     # -- what the peer may call ---------------------------------------------
 
     def _own_dispatcher(self) -> Dispatcher:
-        return self._dispatcher
+        if self._local is None:
+            # Layered over the server's handlers: registrations stay on this connection.
+            self._local = self._dispatcher = Dispatcher(parent=self._shared)
+        return self._local
 
     def register(self, obj: object, namespace: str | None = None) -> list[str]:
         """Answer ``obj``'s public methods on this connection only."""
