@@ -409,6 +409,15 @@ class OutgoingCalls:
         """Calls waiting for a reply, including ids held for abandoned calls."""
         return len(self._pending)
 
+    @staticmethod
+    def _wrong_caller(what: str) -> RuntimeError:
+        # asyncio objects are bound to one loop and are not thread-safe: a call
+        # made from elsewhere would fail later, far from its cause.
+        return RuntimeError(
+            f"{what} must be made on the event loop the client belongs to; "
+            "from another thread or event loop use asyncrpc.sync.connect()"
+        )
+
     def call(
         self,
         method: str,
@@ -426,6 +435,8 @@ class OutgoingCalls:
         if not connection.accepting_calls:
             raise ConnectionLost(f"cannot call {method!r}: {connection.closed_reason}")
         loop = self._loop
+        if running_loop() is not loop:
+            raise self._wrong_caller("client.call()")
         if handle is None:
             call: AsyncCall[Any] = AsyncCall(notify)
         else:
@@ -461,6 +472,8 @@ class OutgoingCalls:
         connection = self._connection
         if not connection.accepting_calls:
             raise ConnectionLost(f"cannot notify {method!r}: {connection.closed_reason}")
+        if running_loop() is not self._loop:
+            raise self._wrong_caller("client.notify()")
         connection.send(self._encoder.notification(method, params))
 
     def awaited(self) -> None:
