@@ -396,7 +396,7 @@ class Connection(asyncio.Protocol):
     # -- the hello ----------------------------------------------------------------
 
     def _hello_payload(self) -> dict[str, Any]:
-        return ext.hello_payload()
+        return ext.hello_payload(max_message_size=self._limits.max_message_size)
 
     def _agree(self, payload: Any) -> None:
         limit = ext.parse_message_limit(payload) or self._limits.max_message_size

@@ -44,6 +44,7 @@ from asyncrpc.errors import (
     ConnectionLost,
     DeadlineExceeded,
     HandleInUseError,
+    MessageTooLarge,
     TooManyPendingCalls,
 )
 from asyncrpc.notify.base import Notifier
@@ -459,6 +460,8 @@ class OutgoingCalls:
             data = self._encoder.request(msgid, method, params, {ext.EXT_TIMEOUT: float(timeout)})
         else:
             data = self._encoder.request(msgid, method, params)
+        if len(data) > connection.negotiated.max_message_size:
+            raise self._too_large(f"call {method!r}", len(data))
         self._next_msgid = (msgid + 1) & MAX_MSGID
         if handle is not None and notify is not None:
             handle._notify = notify  # only now: a call that fails to start changes nothing
@@ -474,7 +477,14 @@ class OutgoingCalls:
             raise ConnectionLost(f"cannot notify {method!r}: {connection.closed_reason}")
         if running_loop() is not self._loop:
             raise self._wrong_caller("client.notify()")
-        connection.send(self._encoder.notification(method, params))
+        data = self._encoder.notification(method, params)
+        if len(data) > connection.negotiated.max_message_size:
+            raise self._too_large(f"notification {method!r}", len(data))
+        connection.send(data)
+
+    def _too_large(self, what: str, size: int) -> MessageTooLarge:
+        limit = self._connection.negotiated.max_message_size
+        return MessageTooLarge(f"{what} is {size} bytes encoded; the peer accepts at most {limit}")
 
     def awaited(self) -> None:
         """A caller waits for its call: if that is the only call pending, send

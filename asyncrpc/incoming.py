@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from asyncrpc._loops import keep_alive
 from asyncrpc.dispatch import Dispatcher, HandlerKind
-from asyncrpc.errors import EncodeError, MethodNotFound, RemoteError
+from asyncrpc.errors import EncodeError, MessageTooLarge, MethodNotFound, RemoteError
 from asyncrpc.flow import PauseReason
 from asyncrpc.remote_errors import error_to_wire
 from asyncrpc.server_call import ServerCall, peer_cancelled, peer_gone, run_inline, start_task
@@ -183,6 +183,12 @@ class IncomingCalls:
             data = encoder.response(msgid, error, result)
         except EncodeError as exc:
             data = encoder.response(msgid, self._wire_error(exc), None)
+        limit = connection.negotiated.max_message_size
+        if len(data) > limit:
+            too_large = MessageTooLarge(
+                f"the reply is {len(data)} bytes encoded; the peer accepts at most {limit}"
+            )
+            data = encoder.response(msgid, self._wire_error(too_large), None)
         connection.send_reply(data, alone=not self._serving)
 
     def reply_error(self, msgid: int, exc: BaseException) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Final
 from asyncrpc.errors import (
     CallCancelled,
     DeadlineExceeded,
+    MessageTooLarge,
     MethodNotFound,
     RemoteError,
     RPCError,
@@ -35,6 +36,7 @@ ERROR_TYPES: Final[dict[str, type[RPCError]]] = {
     "MethodNotFound": MethodNotFound,
     "CallCancelled": CallCancelled,
     "DeadlineExceeded": DeadlineExceeded,
+    "MessageTooLarge": MessageTooLarge,
 }
 
 # Neovim's error types (``ErrorType`` in its API): 0 Exception, 1 Validation.

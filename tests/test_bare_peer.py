@@ -265,7 +265,7 @@ async def test_client_against_bare_server_sends_only_plain_requests(bare_server:
         "add",
     ]
     # The probe: an ordinary request with one map parameter.
-    assert received[0][3] == [ext.hello_payload()]
+    assert received[0][3] == [ext.hello_payload(max_message_size=asyncrpc.Limits().max_message_size)]
     assert len({m[1] for m in received}) == len(received)  # one msgid per request
 
 

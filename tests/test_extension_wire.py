@@ -25,18 +25,20 @@ from tests.services import BOUND
 HELLO_REQUEST = bytes.fromhex(
     "94 00 00"  # array of 4: request, msgid 0
     " ae 6173796e637270632e68656c6c6f"  # str 14 "asyncrpc.hello"
-    " 91 83"  # params: array of 1, a map of 3
+    " 91 84"  # params: array of 1, a map of 4
     " a8 70726f746f636f6c a8 6173796e63727063"  # "protocol": "asyncrpc"
     " a7 76657273696f6e 01"  # "version": 1
     " a8 6665617475726573 93"  # "features": array of 3
     " a6 63616e63656c a8 646561646c696e65 a6 6572726f7273"  # "cancel", "deadline", "errors"
+    " b0 6d61785f6d6573736167655f73697a65 ce 01000000"  # "max_message_size": 16 MiB
 )
 # [1, 0, nil, {"protocol": "asyncrpc", "version": 1, "features": [...]}]
 HELLO_RESPONSE = bytes.fromhex(
-    "94 01 00 c0 83"
+    "94 01 00 c0 84"
     " a8 70726f746f636f6c a8 6173796e63727063"
     " a7 76657273696f6e 01"
     " a8 6665617475726573 93 a6 63616e63656c a8 646561646c696e65 a6 6572726f7273"
+    " b0 6d61785f6d6573736167655f73697a65 ce 01000000"
 )
 # [0, 1, "add", [1, 2], {"timeout": 1.5}]
 ADD_WITH_TIMEOUT = bytes.fromhex(
