@@ -37,7 +37,7 @@ async def test_a_request_over_the_peers_limit_raises_at_the_call_site(small_serv
         with pytest.raises(asyncrpc.MessageTooLarge, match="accepts at most 1048576"):
             client.call("demo.echo", b"x" * (2 * MiB), handle=handle)
         assert handle.status() is asyncrpc.CallStatus.INITIALIZED
-        with pytest.raises(ValueError):  # MessageTooLarge is a ValueError too
+        with pytest.raises(ValueError, match="notification"):  # MessageTooLarge is a ValueError too
             client.notify("demo.NonAsyncFunc", "y" * (2 * MiB))
         # Nothing was sent: the connection and its other calls are fine.
         assert client.connection.pending_count == 0

@@ -196,6 +196,7 @@ def check_hex_dumps() -> int:
     from asyncrpc.wire import extensions as ext
 
     e = Encoder()
+    limit = asyncrpc.Limits().max_message_size  # what a default side announces
     cancelled = asyncrpc.CallCancelled("'demo.AsyncFunc' cancelled on the server")
     messages = {
         "request": e.request(7, "add", [1, 2]),
@@ -203,9 +204,9 @@ def check_hex_dumps() -> int:
         "notification": e.notification("demo.log", ["x"]),
         "error (map)": e.response(8, error_to_wire(ValueError("bad value"), structured=True), None),
         "error (plain)": e.response(8, error_to_wire(ValueError("bad value"), structured=False), None),
-        "hello": e.request(0, ext.HELLO_METHOD, [ext.hello_payload()]),
+        "hello": e.request(0, ext.HELLO_METHOD, [ext.hello_payload(max_message_size=limit)]),
         "hello answer (Neovim)": e.response(0, [0, "Invalid method: asyncrpc.hello"], None),
-        "hello answer (asyncrpc)": e.response(0, None, ext.hello_payload()),
+        "hello answer (asyncrpc)": e.response(0, None, ext.hello_payload(max_message_size=limit)),
         "cancel": e.notification(ext.CANCEL_METHOD, [9]),
         "deadline request": e.request(9, "demo.AsyncFunc", [2.0], {ext.EXT_TIMEOUT: 0.5}),
         "cancelled answer": e.response(9, error_to_wire(cancelled, structured=True), None),
