@@ -282,7 +282,10 @@ class Connection(asyncio.Protocol):
                     f"peer closed the connection in the middle of a message ({unread} bytes unread)"
                 )
             )
-        return None  # close our side too
+        # Close our side too, bounded like any close: a peer that half-closed
+        # and stopped reading cannot keep the socket open with our replies.
+        self.close()
+        return True  # close() has closed the transport; asyncio must not again
 
     def connection_lost(self, exc: Exception | None) -> None:
         closed_by_us = self._state is CLOSING
@@ -476,6 +479,8 @@ class Connection(asyncio.Protocol):
         if transport is None:
             return
         transport.close()
+        delay = self._close_timeout if timeout is None else timeout
+        self._abort_timer = self._loop.call_later(delay, self._close_timed_out, delay)
 
     def _close_timed_out(self, delay: float) -> None:
         self._abort_timer = None

@@ -174,8 +174,10 @@ class Server:
                     await asyncio.gather(*busy)
             except TimeoutError:
                 logger.warning("asyncrpc: grace period over; closing with calls in flight")
+        # Replies still queued get what is left of the grace, and a moment at least.
+        flush = max(deadline - loop.time(), _CLOSE_MOMENT)
         for connection in connections:
-            connection.close()
+            connection.close(timeout=flush)
         for connection in connections:
             await connection.wait_closed()
         if self._server is not None:
