@@ -42,9 +42,16 @@ RPC_S_CALL_TIMEOUT = 1460  # ERROR_TIMEOUT
 
 
 class RPCError(Exception):
-    """Base class of every error asyncrpc raises on purpose."""
+    """Base class of every error asyncrpc raises on purpose.
+
+    Attributes:
+        code: the Windows RPC status code for the same situation, where there is one.
+        raw: for an error that came from the peer, its error object exactly as
+            it came off the wire; ``None`` otherwise.
+    """
 
     code: int | None = None
+    raw: Any = None
 
 
 class ProtocolError(RPCError):
@@ -100,7 +107,7 @@ class CallCancelled(RPCError):
     code = RPC_S_CALL_CANCELLED
 
 
-class DeadlineExceeded(RPCError):
+class DeadlineExceeded(RPCError, TimeoutError):
     """The call's deadline (``timeout=``) passed before the reply came.
 
     Also a :class:`TimeoutError`, so code written for asyncio timeouts catches it.
@@ -109,7 +116,7 @@ class DeadlineExceeded(RPCError):
     code = RPC_S_CALL_TIMEOUT
 
 
-class ConnectionLost(RPCError):
+class ConnectionLost(RPCError, ConnectionError):
     """The connection closed or dropped while the call was pending (or before it was made).
 
     Also a :class:`ConnectionError` (an :class:`OSError`), as a dropped socket

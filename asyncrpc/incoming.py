@@ -149,7 +149,7 @@ class IncomingCalls:
                 params = request.params
                 self.reply(msgid, None, self._connection.hello_received(params[0] if params else None))
             else:
-                self.reply_error(msgid, MethodNotFound(f"no method {method!r}"))
+                self.reply_error(msgid, MethodNotFound(f"no method {_short(method)}"))
             return
         if self._refusing:
             self.reply_error(msgid, RemoteError("server is shutting down", type="Unavailable"))

@@ -12,12 +12,16 @@ msgpack-rpc leaves the error object's shape to each peer. asyncrpc sends:
 
 Reading, every shape is accepted and the object is kept as ``RemoteError.raw``.
 Known type names map back to their classes (:data:`ERROR_TYPES`); users may
-add their own with :func:`register_error_type`.
+add their own with :func:`register_error_type`. Reading never raises: an
+error object nothing here can make sense of (or a registered class that
+fails to build) still becomes a :class:`RemoteError`, so the call it answers
+always ends.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from typing import Any, Final
 
 from asyncrpc.errors import (
@@ -47,7 +51,7 @@ _NEOVIM_TYPES: Final = {0: "Exception", 1: "Validation"}
 _TYPED_MESSAGE: Final = re.compile(
     r"(?P<type>[A-Za-z_][\w.]*"
     r"(?:Error|Exception|NotFound|Cancelled|Aborted|Exceeded|Warning|Exit|Interrupt))"
-    r"(?:\[(?P<code>-?\d+)\])?: (?P<message>.*)",
+    r"(?:\[(?P<code>-?\d{1,19})\])?: (?P<message>.*)",
     re.DOTALL,
 )
 
@@ -89,17 +93,44 @@ def error_to_wire(exc: BaseException, *, structured: bool, code: int | None = No
 
 def _build(name: str, message: str, *, data: Any, code: int | None, raw: Any) -> RPCError:
     cls = ERROR_TYPES.get(name)
-    if cls is None:
-        return RemoteError(message, type=name, data=data, code=code, raw=raw)
-    if issubclass(cls, RemoteError):
-        return cls(message, type=name, data=data, code=code, raw=raw)
-    error = cls(message)
-    error.raw = raw  # type: ignore[attr-defined]
-    return error
+    if cls is not None:
+        try:
+            if issubclass(cls, RemoteError):
+                return cls(message, type=name, data=data, code=code, raw=raw)
+            error = cls(message)
+            error.raw = raw
+            return error
+        except Exception:
+            pass  # a registered class that cannot be built from this: the plain form below
+    return RemoteError(message, type=name, data=data, code=code, raw=raw)
+
+
+def _bounded_repr() -> reprlib.Repr:
+    # Attributes, not keywords: Python 3.11's Repr() takes none.
+    described = reprlib.Repr()
+    described.maxlevel = 3
+    described.maxstring = described.maxother = 200
+    described.maxlist = described.maxdict = described.maxtuple = 8
+    return described
+
+
+# Bounded descriptions of error objects that have no message of their own.
+_describe: Final = _bounded_repr().repr
 
 
 def error_from_wire(raw: Any) -> RPCError:
-    """The exception for an error object received from a peer, whatever its shape."""
+    """The exception for an error object received from a peer, whatever its shape; never raises."""
+    try:
+        return _from_wire(raw)
+    except Exception as exc:
+        return RemoteError(
+            f"the peer's error could not be read ({type(exc).__name__}): {_describe(raw)}",
+            type="RemoteError",
+            raw=raw,
+        )
+
+
+def _from_wire(raw: Any) -> RPCError:
     if isinstance(raw, dict) and isinstance(raw.get("message"), str):
         name = raw.get("type")
         code = raw.get("code")
@@ -128,4 +159,4 @@ def error_from_wire(raw: Any) -> RPCError:
         return RemoteError(raw, type="RemoteError", raw=raw)
     if isinstance(raw, bytes):
         return RemoteError(raw.decode("utf-8", "replace"), type="RemoteError", raw=raw)
-    return RemoteError(repr(raw), type="RemoteError", raw=raw)
+    return RemoteError(_describe(raw), type="RemoteError", raw=raw)
