@@ -3,11 +3,19 @@
 The completion port and the message pump are both this: completions arrive on
 the connection's loop (or any thread, for user posts), consumers wait on the
 queue's own loop or, from plain threads, block on it.
+
+No item is ever lost to a waiter that gave up: a getter that is cancelled, or
+times out, after an item was handed to it puts the item back at the front, and
+a plain thread interrupted in :meth:`LoopQueue.get_blocking` (Ctrl-C) hands
+back what it was given. The next waiter gets it, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+from collections import deque
 from typing import Generic, TypeVar
 
 from asyncrpc._loops import running_loop
@@ -18,7 +26,7 @@ T = TypeVar("T")
 
 
 class LoopQueue(Generic[T]):
-    """An ``asyncio.Queue`` bound to one loop: put from anywhere, get there or block on it.
+    """A FIFO bound to one loop: put from anywhere, get there or block on it.
 
     Args:
         owner: the name used in error messages (``"CompletionPort"``).
@@ -26,12 +34,13 @@ class LoopQueue(Generic[T]):
             of the first ``put`` or ``get``.
     """
 
-    __slots__ = ("_loop", "_owner", "_queue")
+    __slots__ = ("_getters", "_items", "_loop", "_owner")
 
     def __init__(self, owner: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._owner = owner
         self._loop = loop if loop is not None else running_loop()
-        self._queue: asyncio.Queue[T] = asyncio.Queue()
+        self._items: deque[T] = deque()
+        self._getters: deque[asyncio.Future[T]] = deque()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -50,9 +59,22 @@ class LoopQueue(Generic[T]):
                 raise self._no_loop()
             loop = self._loop = running
         if loop is running:
-            self._queue.put_nowait(item)
+            self._hand_over(item, front=False)
         else:
-            loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            loop.call_soon_threadsafe(self._hand_over, item, False)
+
+    def _hand_over(self, item: T, front: bool) -> None:
+        """On the loop: give ``item`` to the first live getter, else queue it."""
+        getters = self._getters
+        while getters:
+            getter = getters.popleft()
+            if not getter.done():
+                getter.set_result(item)
+                return
+        if front:
+            self._items.appendleft(item)
+        else:
+            self._items.append(item)
 
     async def get(self, timeout: float | None = None) -> T:
         """The next item, on the queue's loop.
@@ -62,17 +84,37 @@ class LoopQueue(Generic[T]):
         """
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        if timeout is None:
-            return await self._queue.get()
-        async with asyncio.timeout(timeout):
-            return await self._queue.get()
+        if self._items and not self._getters:
+            return self._items.popleft()
+        getter: asyncio.Future[T] = self._loop.create_future()
+        self._getters.append(getter)
+        try:
+            if timeout is None:
+                return await getter
+            async with asyncio.timeout(timeout):
+                return await getter
+        except BaseException:
+            # Cancelled or timed out: an item handed over meanwhile is not ours to drop.
+            if getter.done() and not getter.cancelled():
+                self._hand_over(getter.result(), front=True)
+            else:
+                getter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._getters.remove(getter)
+            raise
 
     def get_nowait(self) -> T:
         """The next item if one is queued; raises ``asyncio.QueueEmpty`` otherwise."""
-        return self._queue.get_nowait()
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.popleft()
 
     def get_blocking(self, timeout: float | None, what: str) -> T:
         """For a plain thread: wait on the queue's loop for the next item.
+
+        Interrupted (``KeyboardInterrupt``, or any exception raised in this
+        thread while it waits), it gives back the item it may have been
+        handed, at the front of the queue, and re-raises.
 
         Raises:
             TimeoutError: none came within ``timeout`` seconds.
@@ -84,7 +126,38 @@ class LoopQueue(Generic[T]):
             raise self._no_loop()
         if running_loop() is loop:
             raise RuntimeError(f"{what} would block the {self._owner}'s own loop; await it instead")
-        return asyncio.run_coroutine_threadsafe(self.get(timeout), loop).result()
+        handed: concurrent.futures.Future[T] = concurrent.futures.Future()
+        loop.call_soon_threadsafe(self._serve_blocking, handed, timeout)
+        try:
+            return handed.result()
+        except BaseException:
+            if not handed.cancel():  # too late to withdraw: the item is (being) handed over
+                with contextlib.suppress(BaseException):
+                    item = handed.result()
+                    loop.call_soon_threadsafe(self._hand_over, item, True)
+            raise
+
+    def _serve_blocking(self, handed: concurrent.futures.Future[T], timeout: float | None) -> None:
+        """On the loop: get an item for a blocked thread, unless it has given up."""
+        assert self._loop is not None
+        task = self._loop.create_task(self._get_for(handed, timeout))
+        loop = self._loop
+        # The waiting thread cancelling ``handed`` stops the get at once.
+        handed.add_done_callback(lambda f: f.cancelled() and loop.call_soon_threadsafe(task.cancel))
+
+    async def _get_for(self, handed: concurrent.futures.Future[T], timeout: float | None) -> None:
+        try:
+            item = await self.get(timeout)
+        except asyncio.CancelledError:
+            return  # the thread gave up before anything came
+        except BaseException as exc:
+            if handed.set_running_or_notify_cancel():
+                handed.set_exception(exc)
+            return
+        if handed.set_running_or_notify_cancel():
+            handed.set_result(item)
+        else:
+            self._hand_over(item, front=True)  # the thread gave up just now
 
     def qsize(self) -> int:
-        return self._queue.qsize()
+        return len(self._items)
