@@ -92,3 +92,30 @@ async def test_client_close_is_bounded_when_the_server_does_not_read() -> None:
         for call in calls:
             with pytest.raises(asyncrpc.ConnectionLost, match="did not read"):
                 call.complete()
+
+
+async def test_concurrent_drains_all_return(blob_server: asyncrpc.Server) -> None:
+    """Two waits for a connection's calls to be answered: both return (the first used to hang)."""
+    gate = asyncio.Event()
+    served: list[asyncrpc.Connection] = []
+
+    async def hold() -> str:
+        served.append(asyncrpc.current_call().peer.connection)
+        await gate.wait()
+        return "done"
+
+    blob_server.register_function(hold, name="hold")
+    async with asyncrpc.connect("127.0.0.1", blob_server.port) as client:
+        call = client.call("hold")
+        await client.call("b.blob")  # the hold request has been read by now
+        await asyncio.sleep(0)
+        (connection,) = served
+        first = asyncio.ensure_future(connection.drain_serving())
+        second = asyncio.ensure_future(connection.drain_serving())
+        await asyncio.sleep(0)
+        assert not first.done()
+        assert not second.done()
+        gate.set()
+        async with asyncio.timeout(5):
+            await asyncio.gather(first, second)
+        assert await call == "done"

@@ -275,3 +275,12 @@ def test_connection_refused_raises(served: Served) -> None:
         free_port = sock.getsockname()[1]
     with pytest.raises(ConnectionRefusedError), asyncrpc.sync.connect("127.0.0.1", free_port):
         pass
+
+
+def test_sync_connect_checks_its_address_like_connect() -> None:
+    with pytest.raises(ValueError, match="not both"), asyncrpc.sync.connect("127.0.0.1", 1, path="/x.sock"):
+        pass
+    with pytest.raises(ValueError, match="not both"):
+        asyncrpc.connect("127.0.0.1", 1, path="/tmp/x.sock")
+    with pytest.raises(ValueError, match="port"):
+        asyncrpc.connect("127.0.0.1", 70000)
