@@ -27,7 +27,7 @@ except ImportError:  # run as a script: this directory is on sys.path
 async def consumer(name: str, port: notify.CompletionPort) -> None:
     while True:
         packet = await port.get()
-        if packet.call is None:  # a packet we posted ourselves: time to stop
+        if not packet.has_call:  # a packet we posted ourselves: time to stop
             return
         print(f"{name} took key={packet.key!r} overlapped={packet.overlapped!r}: {packet.call.complete()!r}")
 

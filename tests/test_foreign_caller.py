@@ -51,7 +51,7 @@ async def test_call_from_elsewhere_raises_at_the_call_site_and_delivers_nothing(
     client: asyncrpc.Client, where: Callable[[Callable[[], Any]], BaseException | None]
 ) -> None:
     polling = notify.Polling()
-    handle = asyncrpc.AsyncCall(notify=polling)
+    handle: asyncrpc.AsyncCall[Any] = asyncrpc.AsyncCall(notify=polling)
     error = where(lambda: client.call("add", 1, 2, notify=polling))
     assert isinstance(error, RuntimeError)
     assert "asyncrpc.sync" in str(error)

@@ -10,6 +10,7 @@ announces nothing, our own limit is the one used.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ async def test_a_request_over_the_peers_limit_raises_at_the_call_site(small_serv
     async with asyncrpc.connect("127.0.0.1", small_server.port) as client:
         assert client.connection.negotiated.max_message_size == 1 * MiB  # announced in the hello
         polling = notify.Polling()
-        handle = asyncrpc.AsyncCall(notify=polling)
+        handle: asyncrpc.AsyncCall[Any] = asyncrpc.AsyncCall(notify=polling)
         with pytest.raises(asyncrpc.MessageTooLarge, match="accepts at most 1048576"):
             client.call("demo.echo", b"x" * (2 * MiB), handle=handle)
         assert handle.status() is asyncrpc.CallStatus.INITIALIZED

@@ -77,7 +77,7 @@ def test_round_trip_gives_back_type_and_message(structured: bool, exc: Exception
     if isinstance(back, RemoteError):
         assert back.type == type(exc).__name__
         assert back.message == message
-    assert back.raw is wire  # type: ignore[attr-defined]
+    assert back.raw is wire
 
 
 def test_abort_code_survives_both_shapes() -> None:
@@ -176,7 +176,7 @@ def test_every_shape_becomes_an_exception_with_raw_kept_exactly(
     pristine = copy.deepcopy(raw)
     error = error_from_wire(raw)
     assert type(error) is cls
-    assert error.raw is raw  # type: ignore[attr-defined]
+    assert error.raw is raw
     assert raw == pristine  # not altered while being read
     assert message in str(error)
     if isinstance(error, RemoteError):
@@ -187,9 +187,14 @@ def test_every_shape_becomes_an_exception_with_raw_kept_exactly(
 
 
 def test_data_is_taken_from_each_shape_that_has_it() -> None:
-    assert error_from_wire({"type": "T", "message": "m", "data": [1]}).data == [1]  # type: ignore[attr-defined]
-    assert error_from_wire([0, "m", {"extra": 1}]).data == {"extra": 1}  # type: ignore[attr-defined]
-    assert error_from_wire(["T", "m", "d"]).data == "d"  # type: ignore[attr-defined]
+    def remote(raw: Any) -> RemoteError:
+        error = error_from_wire(raw)
+        assert isinstance(error, RemoteError)
+        return error
+
+    assert remote({"type": "T", "message": "m", "data": [1]}).data == [1]
+    assert remote([0, "m", {"extra": 1}]).data == {"extra": 1}
+    assert remote(["T", "m", "d"]).data == "d"
 
 
 def test_method_not_found_is_a_remote_error() -> None:
@@ -235,4 +240,4 @@ def test_registered_plain_rpc_error_gets_message_and_raw(registered: list[str]) 
     error = error_from_wire(raw)
     assert type(error) is PlainFailure
     assert str(error) == "it failed"
-    assert error.raw is raw  # type: ignore[attr-defined]
+    assert error.raw is raw

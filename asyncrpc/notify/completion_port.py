@@ -4,26 +4,81 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from asyncrpc.notify._loop_queue import LoopQueue
 from asyncrpc.notify.base import Notifier
+from asyncrpc.status import AsyncEvent
 
 if TYPE_CHECKING:
     from asyncrpc.handle import AsyncCall
-    from asyncrpc.status import AsyncEvent
 
 __all__ = ["Completion", "CompletionPort", "PortBinding"]
 
 
-@dataclass(frozen=True, slots=True)
 class Completion:
-    """One completion packet: the key and overlapped value the caller bound, and the call."""
+    """One completion packet: the key and overlapped value the caller bound, and the call.
 
-    key: Any
-    call: AsyncCall[Any] | None
-    overlapped: Any = None
+    ``completion.call`` is the :class:`~asyncrpc.AsyncCall` that completed, so
+    ``completion.call.complete()`` gives its result. A packet queued with
+    :meth:`CompletionPort.post` and no call (``PostQueuedCompletionStatus``,
+    say a "stop" packet for each consumer) has ``has_call`` false, and asking
+    for its ``call`` raises :class:`LookupError`.
+
+    Attributes:
+        key: the completion key (``bind(key=...)``, or what ``post()`` was given).
+        overlapped: the overlapped value, likewise.
+        event: why it was posted: ``AsyncEvent.CALL_COMPLETE`` for a finished call.
+    """
+
+    __slots__ = ("_call", "event", "key", "overlapped")
+
+    def __init__(
+        self,
+        key: Any,
+        call: AsyncCall[Any] | None = None,
+        overlapped: Any = None,
+        event: AsyncEvent = AsyncEvent.CALL_COMPLETE,
+    ) -> None:
+        self.key = key
+        self._call = call
+        self.overlapped = overlapped
+        self.event = event
+
+    @property
+    def has_call(self) -> bool:
+        """True for a call's completion; false for a packet posted with no call."""
+        return self._call is not None
+
+    @property
+    def call(self) -> AsyncCall[Any]:
+        """The call that completed.
+
+        Raises:
+            LookupError: the packet was posted with no call (see :attr:`has_call`).
+        """
+        if self._call is None:
+            raise LookupError(f"completion {self.key!r} was posted with no call")
+        return self._call
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Completion):
+            return NotImplemented
+        return (self.key, self._call, self.overlapped, self.event) == (
+            other.key,
+            other._call,
+            other.overlapped,
+            other.event,
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self._call), self.event))
+
+    def __repr__(self) -> str:
+        return (
+            f"Completion(key={self.key!r}, call={self._call!r}, "
+            f"overlapped={self.overlapped!r}, event={self.event.name})"
+        )
 
 
 class CompletionPort(Notifier):
@@ -51,11 +106,16 @@ class CompletionPort(Notifier):
         return PortBinding(self, key, overlapped)
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
-        self.post(None, call)
+        """Queue ``Completion(None, call, None, event)``: the mode used as ``notify=port``."""
+        self._queue.put(Completion(None, call, None, event))
 
     def post(self, key: Any = None, call: AsyncCall[Any] | None = None, overlapped: Any = None) -> None:
-        """Queue a completion; safe from any thread."""
+        """Queue a completion of your own (``PostQueuedCompletionStatus``); safe from any thread."""
         self._queue.put(Completion(key, call, overlapped))
+
+    def deliver_bound(self, key: Any, call: AsyncCall[Any], overlapped: Any, event: AsyncEvent) -> None:
+        """Queue a call's completion with the key and overlapped value it was bound with."""
+        self._queue.put(Completion(key, call, overlapped, event))
 
     async def get(self, timeout: float | None = None) -> Completion:
         """The next completion (``GetQueuedCompletionStatus``).
@@ -105,7 +165,8 @@ class PortBinding(Notifier):
         self.overlapped = overlapped
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
-        self.port.post(self.key, call, self.overlapped)
+        """Queue ``Completion(key, call, overlapped, event)`` on the port."""
+        self.port.deliver_bound(self.key, call, self.overlapped, event)
 
     def __repr__(self) -> str:
         return f"<PortBinding key={self.key!r} overlapped={self.overlapped!r}>"

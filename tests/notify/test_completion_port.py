@@ -117,7 +117,9 @@ async def test_get_blocking_from_plain_threads() -> None:
             for _ in range(n // 2):
                 completion = port.get_blocking(timeout=WAIT)
                 with lock:
-                    results.append((completion.key, completion.call.complete() if completion.call else None))
+                    results.append(
+                        (completion.key, completion.call.complete() if completion.has_call else None)
+                    )
 
         threads = [threading.Thread(target=plain) for _ in range(2)]
         for thread in threads:
