@@ -241,23 +241,18 @@ class Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        """Feed ``data`` to the decoder and handle every complete message, until a
+        pause reason stops it (``b""`` handles what was buffered before a pause)."""
         if self._protocol_error is not None:
             return  # the stream is out of sync; the socket is closing
-        try:
-            self._decoder.receive_data(data)
-        except ProtocolError as exc:
-            self._fail_protocol(exc)
-            return
-        self._read_events()
-
-    def _read_events(self) -> None:
-        """Handle every complete message buffered, until a pause reason stops it."""
+        decoder = self._decoder
         outgoing = self.outgoing
         incoming = self.incoming
         paused = self._paused
         self._in_receive = True
         try:
-            for event in self._decoder:
+            decoder.receive_data(data)
+            for event in decoder:
                 if type(event) is Response:
                     outgoing.on_response(event)
                 elif type(event) is Request:
@@ -344,7 +339,7 @@ class Connection(asyncio.Protocol):
         self._resume_scheduled = False
         if self._paused or self._transport is None or self._protocol_error is not None:
             return
-        self._read_events()  # what arrived before the pause, first
+        self.data_received(b"")  # what arrived before the pause, first
         if not self._paused and not self._reading and self._transport is not None:
             self._reading = True
             self._transport.resume_reading()
@@ -375,9 +370,13 @@ class Connection(asyncio.Protocol):
             # Waiting for the end of the loop turn would only add latency.
             self._transport.write(data)
             return
-        self.send(data)
-        if len(self._out) >= _REPLY_CHUNK:
+        out = self._out
+        out.append(data)  # send(), inlined: one reply per call
+        if len(out) >= _REPLY_CHUNK:
             self._flush()
+        elif not self._in_receive and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
 
     def flush_for_lone_caller(self) -> None:
         """Write what is queued now, if safe: the one caller waiting has nobody to coalesce with."""

@@ -81,6 +81,7 @@ class IncomingCalls:
         "_refusing",
         "_serving",
         "_shared",
+        "loop",
     )
 
     def __init__(
@@ -92,6 +93,8 @@ class IncomingCalls:
         extensions: bool,
     ) -> None:
         self._connection = connection
+        #: The connection's loop, where every served call runs and is answered.
+        self.loop = connection.loop
         self._shared = dispatcher
         # _dispatcher is what lookups use: the shared handlers until something
         # registers on this connection, then a layer of its own over them.
@@ -134,10 +137,6 @@ class IncomingCalls:
             self._peer = Client(self._connection)
         return self._peer
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._connection.loop
-
     # -- requests ------------------------------------------------------------
 
     def on_request(self, request: Request) -> None:
@@ -168,7 +167,7 @@ class IncomingCalls:
             timeout = extension.get(ext.EXT_TIMEOUT)
             # NaN would reach call_later (uvloop raises on it); inf means none.
             if (type(timeout) is float or type(timeout) is int) and math.isfinite(timeout):
-                deadline = self._connection.loop.time() + max(float(timeout), 0.0)
+                deadline = self.loop.time() + max(float(timeout), 0.0)
         call = ServerCall(self, msgid, method, deadline)
         if handler.kind is _INLINE:
             run_inline(call, handler, request.params)
@@ -207,14 +206,18 @@ class IncomingCalls:
 
     def track(self, call: ServerCall) -> None:
         """``call`` outlives the read that brought it: count it until it is answered."""
-        self._serving[call.msgid] = call
-        self._count_in()
+        serving = self._serving
+        serving[call.msgid] = call
+        if not self._paused and len(serving) + len(self._notifications) >= self._max_inflight:
+            self._count_in()
 
     def untrack(self, call: ServerCall) -> None:
         """``call`` was answered (or its client went away)."""
-        if self._serving.get(call.msgid) is call:
-            del self._serving[call.msgid]
-        self._count_out()
+        serving = self._serving
+        if serving.get(call.msgid) is call:
+            del serving[call.msgid]
+        if self._paused or (self._drain_waiters and not serving):
+            self._count_out()
 
     def _count_in(self) -> None:
         if not self._paused and self.in_flight >= self._max_inflight:
@@ -235,7 +238,7 @@ class IncomingCalls:
         """Wait until nothing the peer asked for is running (any number of waiters)."""
         if not self.in_flight or self._connection.is_closed:
             return
-        waiter = self._connection.loop.create_future()
+        waiter = self.loop.create_future()
         self._drain_waiters.append(waiter)
         await waiter
 
@@ -271,7 +274,7 @@ class IncomingCalls:
             self._notification_failed(method, exc)
             return
         if type(awaitable) is CoroutineType or handler.kind is not _INLINE:
-            task = self._connection.loop.create_task(self._run_notification(method, awaitable))
+            task = self.loop.create_task(self._run_notification(method, awaitable))
             self._notifications.add(task)
             task.add_done_callback(self._notification_done)
             self._count_in()

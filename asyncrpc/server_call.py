@@ -97,6 +97,10 @@ TRANSITIONS: Final[dict[tuple[ServedState, str], ServedState]] = {
 
 _THREAD: Final = HandlerKind.THREAD
 
+# The step every inline call takes, read from the table once (as the call
+# handle does): looking it up hashes an Enum member, which runs Python code.
+_ANSWERED_AT_ONCE: Final = TRANSITIONS[(RUNNING, "answer")]
+
 Listener = Callable[["ServerCall", AsyncEvent], object]
 
 
@@ -281,9 +285,13 @@ class ServerCall:
 
     def _answer(self, error: BaseException | None, value: Any) -> None:
         """Send the reply: the one place a served call ends."""
-        if not self._advance("answer"):
+        if self._state is RUNNING:
+            self._state = _ANSWERED_AT_ONCE
+        elif not self._advance("answer"):
             return  # answered already, or nobody left to answer
-        self._stop_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._listeners = None
         calls = self._calls
         if self._tracked:
@@ -461,9 +469,15 @@ def run_inline(call: ServerCall, handler: Handler, params: list[Any]) -> None:
     if type(result) is CoroutineType:
         # A plain callable that returned a coroutine: finish it in a task.
         coroutine: Coroutine[Any, Any, Any] = result
-        _start(call, _await_result(call, lambda: coroutine, ()))
+        call._task = call._calls.loop.create_task(_await_result(call, lambda: coroutine, ()))
+        call._track()
     elif call._state is RUNNING:
-        call._answer(None, result)
+        if call._tracked:  # it listened for a cancel, or the like
+            call._answer(None, result)
+        else:
+            # The common case, _answer() inlined: no table, no timer, no listeners.
+            call._state = _ANSWERED_AT_ONCE
+            call._calls.reply(call.msgid, None, result)
 
 
 def start_task(call: ServerCall, handler: Handler, params: list[Any]) -> None:
@@ -475,7 +489,8 @@ def start_task(call: ServerCall, handler: Handler, params: list[Any]) -> None:
         # The handler's coroutine is made inside the task, so a task
         # cancelled before its first step leaves no coroutine unawaited.
         coroutine = _await_result(call, handler.fn, params)
-    _start(call, coroutine)
+    call._task = call._calls.loop.create_task(coroutine)
+    call._track()
 
 
 def peer_cancelled(call: ServerCall) -> None:
@@ -486,11 +501,6 @@ def peer_cancelled(call: ServerCall) -> None:
 def peer_gone(call: ServerCall) -> None:
     """The connection is gone with ``call`` open."""
     call._disconnected()
-
-
-def _start(call: ServerCall, coroutine: Coroutine[Any, Any, None]) -> None:
-    call._task = call._calls.loop.create_task(coroutine)
-    call._track()
 
 
 async def _await_result(
