@@ -72,8 +72,10 @@ _TYPE_NAMES = {REQUEST: "request", RESPONSE: "response", NOTIFICATION: "notifica
 #: msgpack's C parser refuses to open more containers than this at once.
 _MSGPACK_STACK: Final = 1024
 
-#: Initial buffer of each unpacker; it grows to what one read or one message needs.
+#: Initial buffer of the builder; it grows to what one read or one message needs.
 _READ_SIZE: Final = 64 * 1024
+#: The skipper's: what it holds is consumed at once, so it grows only with the reads.
+_SKIPPER_READ_SIZE: Final = 16 * 1024
 
 #: The most bytes of one unfinished token (a long str or bin) the skipper may hold
 #: besides the builder; past it the skipper is dropped (step 3 above).
@@ -153,10 +155,13 @@ def _too_deep(max_depth: int) -> ProtocolError:
 def _check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) -> None:
     """Raise if containers nest past ``max_depth``, ``value`` being at ``level``.
 
-    A loop over one level at a time, not recursion: ``max_depth`` may be set
-    higher than Python's recursion limit. Map keys are never containers here
-    (msgpack refuses a list or map as a key: unhashable).
+    Map keys are never containers here: msgpack refuses a list or a map as
+    a key (unhashable).
     """
+    if max_depth <= _RECURSIVE_DEPTH:
+        _check_nesting(value, max_depth - level, max_depth)
+        return
+    # A limit past Python's recursion limit: a loop over one level at a time.
     current: list[Any] = [value]
     while current:
         if level > max_depth:
@@ -169,50 +174,55 @@ def _check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) 
         level += 1
 
 
+#: Up to this max_depth the depth check recurses (the fastest way in CPython),
+#: far below Python's recursion limit.
+_RECURSIVE_DEPTH: Final = 200
+
+
+def _check_nesting(value: list[Any] | dict[Any, Any], left: int, max_depth: int) -> None:
+    if left < 0:
+        raise _too_deep(max_depth)
+    items = value.values() if type(value) is dict else value
+    # A long container (a Neovim buffer's lines) is first searched for
+    # containers at C speed: most hold none.
+    if len(items) >= 64 and list not in (present := set(map(type, items))) and dict not in present:
+        return
+    for item in items:
+        if type(item) is list or type(item) is dict:
+            _check_nesting(item, left - 1, max_depth)
+
+
 # -- reading headers of an unfinished message ---------------------------------------------
 
 # How the first byte of each msgpack token reads: a kind, and one number whose
 # meaning depends on the kind.
-_SCALAR: Final = 0  # a token of fixed size; number: its size in bytes
-_FIXSTR: Final = 1  # number: payload length
-_STR: Final = 2  # str or bin; number: bytes of its length field
-_EXT: Final = 3  # number: bytes of its length field (a type byte follows it)
-_FIXEXT: Final = 4  # number: payload length (a type byte precedes it)
-_FIXARRAY: Final = 5  # number: item count
-_ARRAY: Final = 6  # number: bytes of its count field
-_FIXMAP: Final = 7  # number: pair count
-_MAP: Final = 8  # number: bytes of its count field
-_INVALID: Final = 9
+_SIZED: Final = 0  # the token's whole size is known from its first byte; number: that size
+_STR: Final = 1  # str or bin; number: bytes of its length field
+_EXT: Final = 2  # number: bytes of its length field (a type byte follows it)
+_ARRAY: Final = 3  # number: bytes of its count field, 0 for a fixarray
+_MAP: Final = 4  # number: bytes of its count field, 0 for a fixmap
+_INVALID: Final = 5
 
 
 def _token_table() -> tuple[tuple[int, ...], tuple[int, ...]]:
-    kinds = [_INVALID] * 256
-    numbers = [0] * 256
-    for byte in range(256):
-        if byte <= 0x7F or byte >= 0xE0:  # positive and negative fixint
-            kinds[byte], numbers[byte] = _SCALAR, 1
-        elif byte <= 0x8F:
-            kinds[byte], numbers[byte] = _FIXMAP, byte & 0x0F
-        elif byte <= 0x9F:
-            kinds[byte], numbers[byte] = _FIXARRAY, byte & 0x0F
-        elif byte <= 0xBF:
-            kinds[byte], numbers[byte] = _FIXSTR, byte & 0x1F
-    fixed = {
-        0xC0: 1, 0xC2: 1, 0xC3: 1,  # nil, false, true
-        0xCA: 5, 0xCB: 9,  # float 32, 64
-        0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9,  # uint 8..64
-        0xD0: 2, 0xD1: 3, 0xD2: 5, 0xD3: 9,  # int 8..64
-    }  # fmt: skip
-    for byte, size in fixed.items():
-        kinds[byte], numbers[byte] = _SCALAR, size
+    kinds = [_SIZED] * 256
+    numbers = [1] * 256  # positive and negative fixint, nil, false, true
+    for byte in range(0x80, 0xA0):  # fixmap, fixarray
+        kinds[byte], numbers[byte] = (_MAP if byte <= 0x8F else _ARRAY), 0
+    for byte in range(0xA0, 0xC0):  # fixstr
+        numbers[byte] = 1 + (byte & 0x1F)
+    sizes = {0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9, 0xD0: 2, 0xD1: 3, 0xD2: 5, 0xD3: 9}
+    for byte, size in sizes.items():  # float 32 and 64, uint and int 8 to 64
+        numbers[byte] = size
+    for offset, size in enumerate((1, 2, 4, 8, 16)):  # fixext: a type byte, then the data
+        numbers[0xD4 + offset] = 2 + size
     for first, kind in ((0xC4, _STR), (0xC7, _EXT), (0xD9, _STR)):  # bin, ext, str 8/16/32
         for offset, width in enumerate((1, 2, 4)):
             kinds[first + offset], numbers[first + offset] = kind, width
-    for offset, size in enumerate((1, 2, 4, 8, 16)):  # fixext
-        kinds[0xD4 + offset], numbers[0xD4 + offset] = _FIXEXT, size
-    for first, kind in ((0xDC, _ARRAY), (0xDE, _MAP)):
+    for first, kind in ((0xDC, _ARRAY), (0xDE, _MAP)):  # array, map 16/32
         for offset, width in enumerate((2, 4)):
             kinds[first + offset], numbers[first + offset] = kind, width
+    kinds[0xC1] = _INVALID
     return tuple(kinds), tuple(numbers)
 
 
@@ -227,34 +237,48 @@ class _HeaderScanner:
     It tracks what the headers so far declare: the open containers (their
     items not yet started), the payload bytes still to come, and the bytes
     seen. Each item needs at least one more byte and each payload its bytes,
-    so ``seen + items + payload`` is the least the message can still come
-    to; it only grows, and past ``max_message_size`` the message is refused
-    at once. So is a header over ``max_array_len`` or ``max_map_len``, and a
+    so ``seen + payload + items`` is the least the message can still come
+    to; it only grows, and once past ``max_message_size`` the message is
+    refused. So is a header over ``max_array_len`` or ``max_map_len``, and a
     container nested past ``max_depth``. :meth:`feed` returns where the
     message ends, or -1 while it goes on.
     """
 
-    __slots__ = ("_limits", "_need", "_open", "_outstanding", "_partial", "_remaining", "_seen")
+    __slots__ = ("_done", "_limits", "_need", "_open", "_outer", "_partial", "_remaining", "_seen")
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self._open: list[int] = []  # items not yet started, of each enclosing container
+        self._outer = 0  # their sum
         self._remaining = 1  # items not yet started in the innermost (the message is one item)
-        self._outstanding = 1  # items not yet started, in all open containers
-        self._need = 0  # payload bytes of the current str, bin or ext still to come
+        self._need = 0  # bytes of the last token still to come (its value is never read)
+        self._done = False  # the message ends when those bytes have come
         self._seen = 0  # bytes of the message read so far
         self._partial = b""  # the start of a header cut off by the end of a read
 
     def feed(self, data: bytes, pos: int) -> int:  # noqa: PLR0915 - one flat loop: the slow path's speed
         """Read ``data[pos:]``; the offset in ``data`` where the message ends, or -1."""
-        partial = self._partial
+        end = len(data)
+        need = self._need
+        if need:  # the rest of a token: skipped, never looked at
+            if pos + need > end:
+                self._need = need - (end - pos)
+                self._seen += end - pos
+                return -1
+            pos += need
+            self._seen += need
+            self._need = 0
+            if self._done:
+                return pos
         shift = 0
+        partial = self._partial
         if partial:
             # A header was cut in two: read it whole from a joined copy. The
             # copy costs a read's bytes once; scanning them costs more.
             shift = len(partial) - pos
             data = partial + bytes(data[pos:])
             pos = 0
+            end = len(data)
             self._partial = b""
         limits = self._limits
         max_size = limits.max_message_size
@@ -263,106 +287,88 @@ class _HeaderScanner:
         kinds = _KINDS
         numbers = _NUMBERS
         opened = self._open
+        outer = self._outer
         remaining = self._remaining
-        outstanding = self._outstanding
-        need = self._need
-        seen = self._seen
-        end = len(data)
+        # The message's size so far is always `before + pos`: pos may run past
+        # the end of the read by the bytes the last token still needs.
+        before = self._seen - pos
         while pos < end:
-            if need:  # inside a payload: skip its bytes without looking at them
-                available = end - pos
-                if need > available:
-                    need -= available
-                    seen += available
-                    pos = end
+            byte = data[pos]
+            kind = kinds[byte]
+            if kind == _SIZED:
+                pos += numbers[byte]
+            elif kind == _STR:
+                width = numbers[byte]
+                if pos + 1 + width > end:
                     break
-                pos += need
-                seen += need
-                need = 0
-            else:
-                byte = data[pos]
-                kind = kinds[byte]
-                number = numbers[byte]
-                if kind == _SCALAR:
-                    if pos + number > end:
-                        break
-                    pos += number
-                    seen += number
-                    remaining -= 1
-                    outstanding -= 1
-                elif kind <= _FIXEXT:  # str, bin or ext: a payload follows
-                    if kind == _FIXSTR:
-                        head, length = 1, number
-                    elif kind == _FIXEXT:
-                        head, length = 2, number
-                    else:
-                        head = 1 + number + (kind == _EXT)
-                        if pos + head > end:
-                            break
-                        if number == 1:
-                            length = data[pos + 1]
-                        elif number == 2:
-                            length = _UINT16(data, pos + 1)[0]
-                        else:
-                            length = _UINT32(data, pos + 1)[0]
-                    if pos + head > end:
-                        break
-                    pos += head
-                    seen += head
-                    remaining -= 1
-                    outstanding -= 1
-                    need = length
-                    if seen + need + outstanding > max_size:
-                        raise self._cannot_fit(seen + need + outstanding)
-                    if need:
-                        continue
-                elif kind <= _MAP:  # array or map
-                    if kind in (_FIXARRAY, _FIXMAP):
-                        head, count = 1, number
-                    else:
-                        head = 1 + number
-                        if pos + head > end:
-                            break
-                        count = _UINT16(data, pos + 1)[0] if number == 2 else _UINT32(data, pos + 1)[0]
-                    is_map = kind >= _FIXMAP
-                    if is_map and count > limits.max_map_len:
-                        raise self._over(count, "max_map_len", limits.max_map_len)
-                    if not is_map and count > limits.max_array_len:
-                        raise self._over(count, "max_array_len", limits.max_array_len)
-                    if len(opened) > max_open:
-                        if len(opened) > max_depth:
-                            raise _too_deep(max_depth)
-                        raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.StackError]}")
-                    pos += head
-                    seen += head
-                    remaining -= 1
-                    outstanding -= 1
-                    if count:
-                        if is_map:
-                            count *= 2  # a key and a value
-                        opened.append(remaining)
-                        remaining = count
-                        outstanding += count
-                        if seen + outstanding > max_size:
-                            raise self._cannot_fit(seen + outstanding)
-                        continue
+                if width == 1:
+                    pos += 2 + data[pos + 1]
+                elif width == 2:
+                    pos += 3 + _UINT16(data, pos + 1)[0]
                 else:
-                    raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.FormatError]}")
-            # A token is complete: so is every container whose last item it was.
+                    pos += 5 + _UINT32(data, pos + 1)[0]
+            elif kind == _EXT:
+                width = numbers[byte]
+                if pos + 2 + width > end:
+                    break
+                if width == 1:
+                    pos += 3 + data[pos + 1]
+                elif width == 2:
+                    pos += 4 + _UINT16(data, pos + 1)[0]
+                else:
+                    pos += 6 + _UINT32(data, pos + 1)[0]
+            elif kind != _INVALID:  # array or map
+                width = numbers[byte]
+                if pos + 1 + width > end:
+                    break
+                if not width:
+                    items = byte & 0x0F
+                elif width == 2:
+                    items = _UINT16(data, pos + 1)[0]
+                else:
+                    items = _UINT32(data, pos + 1)[0]
+                if kind == _MAP:
+                    if items > limits.max_map_len:
+                        raise self._over(items, "max_map_len", limits.max_map_len)
+                    items *= 2  # a key and a value
+                elif items > limits.max_array_len:
+                    raise self._over(items, "max_array_len", limits.max_array_len)
+                if len(opened) > max_open:
+                    if len(opened) > max_depth:
+                        raise _too_deep(max_depth)
+                    raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.StackError]}")
+                pos += 1 + width
+                if items:
+                    remaining -= 1
+                    opened.append(remaining)
+                    outer += remaining
+                    remaining = items
+                    if before + pos + outer + remaining > max_size:
+                        raise self._cannot_fit(before + pos + outer + remaining)
+                    continue
+            else:
+                raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.FormatError]}")
+            # A token has been read: so has every container whose last item it was.
+            remaining -= 1
             while not remaining:
-                if not opened:  # the message itself is complete
-                    if seen > max_size:
+                if not opened:  # the message itself
+                    if before + pos > max_size:
                         raise self._too_large()
-                    return pos - shift
+                    if pos <= end:
+                        return pos - shift
+                    self._done = True
+                    break
                 remaining = opened.pop()
+                outer -= remaining
         if pos < end:  # a header cut off by the end of the read
             self._partial = bytes(data[pos:end])
+        else:
+            self._need = pos - end
+        self._seen = before + min(pos, end)
+        self._outer = outer
         self._remaining = remaining
-        self._outstanding = outstanding
-        self._need = need
-        self._seen = seen
-        if seen + need + outstanding > max_size:  # grown by scalars since the last header
-            raise self._cannot_fit(seen + need + outstanding)
+        if before + pos + outer + remaining > max_size:
+            raise self._cannot_fit(before + pos + outer + remaining)
         return -1
 
     def _cannot_fit(self, least: int) -> ProtocolError:
@@ -495,7 +501,7 @@ class Decoder:
                 self._scanner = _HeaderScanner(self._limits)
                 self._scan_alone(data, pos, start)
                 return
-            skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_READ_SIZE)
+            skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
             self._skipped_from = start + pos
         skipper.feed(memoryview(data)[pos:] if pos else data)
         limit = self._limits.max_message_size
