@@ -353,7 +353,7 @@ class _HeaderScanner:
             while not remaining:
                 if not opened:  # the message itself
                     if before + pos > max_size:
-                        raise self._too_large()
+                        raise self._too_large() if pos <= end else self._cannot_fit(before + pos)
                     if pos <= end:
                         return pos - shift
                     self._done = True
