@@ -12,32 +12,35 @@ decoder must not be fed again (the connection closes).
 
 Theory of operation
 -------------------
-msgpack's ``Unpacker`` allocates a list for every array header the moment it
-reads it, sized as the header declares, and keeps a half-built message across
-reads. So the unpacker that builds objects (the *builder*) is only ever asked
-for messages already known to be complete, and the limits of an unfinished
-message are checked on its headers as they arrive:
+msgpack's ``Unpacker`` allocates a container for every header the moment it
+reads it and keeps a half-built message across reads. So the unpacker that
+builds objects (the *builder*) is only ever asked for messages already known
+to be complete, and an unfinished message is checked on its headers alone:
 
 1. A second unpacker (the *skipper*) is fed the same bytes and only skips:
-   msgpack's C parser, building nothing, finds where each message ends.
-   ``receive_data`` counts the complete messages; ``next_event`` and
-   iteration take exactly that many from the builder. A read made of whole
-   messages (the common case) costs one C skip per message and no Python
-   work per object.
+   msgpack's C parser, building nothing, counts the messages that end in a
+   read (one C call each). ``next_event`` and iteration take exactly that
+   many from the builder, so a read of whole messages (the common case)
+   costs no Python work per object. Where the last of them ends is read
+   from the builder once they have been taken (``_settle``), not with a
+   ``tell()`` per message.
 2. When a read ends mid-message, :class:`_HeaderScanner` reads the headers of
-   that unfinished tail in Python: declared item counts, nesting depth and
-   whether what the headers declare can still fit in ``max_message_size``.
-   It is resumable, so a message that arrives over many reads is scanned
-   once in total, and it never scans the read in which the message ends
-   (the skipper sees the end; the builder then checks the whole message).
-3. The skipper keeps the unfinished bytes of the one token it is in the
-   middle of (a long str waits whole in its buffer). When that would hold
-   more than ``_SKIPPER_RETAIN`` bytes the skipper is dropped and the
-   scanner alone finds where the message ends, so an unfinished message is
-   held once (in the builder), plus a small constant.
+   that unfinished tail in Python: nesting depth, declared counts, and
+   whether what they declare can still fit in ``max_message_size``. It is
+   resumable, so a message arriving over many reads is scanned once in
+   total; the read in which the message ends is left to the skipper, and
+   the builder then checks the whole message.
+3. The skipper keeps the bytes of a token it is in the middle of (a long str
+   waits whole in its buffer). Past ``_SKIPPER_RETAIN`` bytes it is dropped
+   and the scanner alone finds where the message ends, so an unfinished
+   message is held once (by the builder). Reads of a few bytes with no
+   skipper at hand are read by the scanner alone too.
+4. msgpack's buffers grow to the largest message and never shrink: once
+   nothing is buffered, both unpackers are replaced now and then.
 
 Errors found while reading (a bad byte, a message over a limit) are kept and
-raised after the complete messages before them have been delivered.
+raised after the complete messages before them have been delivered, and
+raised again on every later call.
 """
 
 from __future__ import annotations

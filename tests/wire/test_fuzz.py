@@ -108,7 +108,10 @@ def whole_and_byte_by_byte(data: bytes, limits: Limits, *, accept_extension: boo
     bytewise = outcome(
         Decoder(limits, accept_extension=accept_extension), [data[i : i + 1] for i in range(len(data))]
     )
-    assert whole == bytewise
+    # Compared as bytes: a NaN in a message is not equal to itself.
+    encoder = Encoder()
+    assert [encoder.send(e) for e in whole[0]] == [encoder.send(e) for e in bytewise[0]]
+    assert whole[1] == bytewise[1]
 
 
 @settings(max_examples=100, deadline=None)
