@@ -655,11 +655,9 @@ class Decoder:
             try:
                 return self._to_event(self._builder.unpack())
             except ProtocolError as exc:
-                self._error = exc
-                raise
+                raise self._fail(exc) from None
             except _UNPACK_FAILURES as exc:
-                self._error = self._malformed(exc)
-                raise self._error from exc
+                raise self._fail(self._malformed(exc)) from exc
         if self._pending is not None:
             self._settle()
         if self._error is not None:
@@ -667,6 +665,13 @@ class Decoder:
         if self._received - self._renewed_at > _RENEW_AFTER:
             self._renew()
         return NEED_DATA
+
+    def _fail(self, error: ProtocolError) -> ProtocolError:
+        """Make ``error`` the decoder's last word: the messages after it are never read."""
+        self._error = error
+        self._ready = 0
+        self._pending = self._scanner = self._skipper = None
+        return error
 
     @staticmethod
     def _malformed(exc: Exception) -> ProtocolError:
@@ -692,11 +697,9 @@ class Decoder:
             try:
                 event = to_event(self._builder.unpack())
             except ProtocolError as exc:
-                self._error = exc
-                raise
+                raise self._fail(exc) from None
             except _UNPACK_FAILURES as exc:
-                self._error = self._malformed(exc)
-                raise self._error from exc
+                raise self._fail(self._malformed(exc)) from exc
             yield event
         if self._pending is not None:
             self._settle()

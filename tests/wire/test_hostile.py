@@ -319,6 +319,24 @@ def test_the_error_stays_raised_and_later_bytes_are_ignored() -> None:
         list(decoder)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(pack([0, 2, "m", ["x" * 50]]), id="over-max_str_len"),  # refused by msgpack
+        pytest.param(pack([7, 2, "m", []]), id="unknown-type"),  # refused by the shape checks
+    ],
+)
+def test_no_message_after_a_bad_complete_one_is_delivered(bad: bytes) -> None:
+    decoder = Decoder(Limits(max_str_len=10))
+    decoder.receive_data(Encoder().request(1, "a", []) + bad + Encoder().request(3, "c", []))
+    assert decoder.next_event() == Request(1, "a", [])
+    for _ in range(2):
+        with pytest.raises(ProtocolError):
+            decoder.next_event()
+    with pytest.raises(ProtocolError):
+        list(decoder)
+
+
 # -- pausing: stop after any event, resume later, nothing lost or repeated ------------------
 
 
