@@ -84,8 +84,9 @@ _SKIPPER_READ_SIZE: Final = 16 * 1024
 #: besides the builder; past it the skipper is dropped (step 3 above).
 _SKIPPER_RETAIN: Final = 64 * 1024
 
-#: A read shorter than this, with no skipper at hand, is read by the scanner alone.
-_SMALL_READ: Final = 64
+#: A read shorter than this that goes on with an unfinished message is read by
+#: the scanner first (see Decoder._scan_first).
+_SCAN_FIRST: Final = 512
 
 #: After this many bytes, once nothing is buffered, both unpackers are replaced:
 #: msgpack's buffers grow to the largest message seen and never shrink.
@@ -489,52 +490,68 @@ class Decoder:
             return
         start = self._received
         self._received = start + len(data)
-        if self._scanner is not None and self._skipper is None:
+        skipper = self._skipper
+        if self._scanner is None:
+            if skipper is None:
+                skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
+                self._skipped_from = start
+            skipper.feed(data)
+            self._count(data, 0, start)
+        elif skipper is None:
             self._scan_alone(data, 0, start)
         else:
-            self._skip(data, 0, start)
+            skipper.feed(data)
+            if len(data) < _SCAN_FIRST:
+                self._scan_first(data, start)
+            else:
+                self._count_checked(data, 0, start)
 
-    def _skip(self, data: bytes, pos: int, start: int) -> None:
-        """Find the messages that end in ``data[pos:]`` (``data`` starts at stream offset ``start``)."""
-        skipper = self._skipper
-        if skipper is None:
-            if len(data) - pos < _SMALL_READ:
-                # A few bytes (a peer writing byte by byte): the scanner alone
-                # is cheaper than a new skipper and an OutOfData per read.
-                self._scanner = _HeaderScanner(self._limits)
-                self._scan_alone(data, pos, start)
-                return
-            skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
-            self._skipped_from = start + pos
-        skipper.feed(memoryview(data)[pos:] if pos else data)
-        limit = self._limits.max_message_size
-        if self._scanner is None and len(data) - pos <= limit:
-            # The common case: data[pos:] starts at a message boundary and no
-            # message in it can be over the size limit. Only count them (one
-            # C call each); where the last one ends is read from the builder
-            # once they have been taken (_settle), so no tell() per message.
-            found = 0
-            try:
-                for found in count():  # noqa: B007 - found is read after the loop
-                    skipper.skip()
-            except msgpack.OutOfData:
-                pass
-            except _UNPACK_FAILURES as exc:  # FormatError, StackError
-                self._ready += found
-                self._boundary = self._skipped_to(data, pos, start, found)
-                self._error = self._first_fault(data, self._boundary - start, exc)
-                self._scanner = self._skipper = None
-                return
-            if found:
-                self._ready += found
-                self._pending = (data, pos, start, found)
-            elif pos < len(data):
-                self._tail(data, pos, start)  # one unfinished message from data[pos] on
+    def _count(self, data: bytes, pos: int, start: int) -> None:
+        """Count the messages that end in ``data[pos:]``, which starts at a message boundary.
+
+        The skipper has been fed ``data[pos:]``; ``data`` starts at stream offset ``start``.
+        """
+        if len(data) - pos > self._limits.max_message_size:
+            self._count_checked(data, pos, start)
             return
-        self._skip_checked(data, pos, start)
+        # No message in data[pos:] can be over the size limit: only count
+        # them, one C call each.
+        skipper = self._skipper
+        skip = skipper.skip
+        try:
+            skip()
+        except msgpack.OutOfData:
+            self._tail(data, pos, start)  # one unfinished message from data[pos] on
+            return
+        except _UNPACK_FAILURES as exc:  # FormatError, StackError
+            self._error = self._first_fault(data, pos, exc)
+            self._scanner = self._skipper = None
+            return
+        if self._skipped_from + skipper.tell() == self._received:
+            # One whole message: the common case on a quiet connection.
+            self._ready += 1
+            self._boundary = self._received
+            return
+        found = 1
+        try:
+            for found in count(2):  # noqa: B007 - found is read after the loop
+                skip()
+        except msgpack.OutOfData:
+            found -= 1
+        except _UNPACK_FAILURES as exc:
+            found -= 1
+            self._ready += found
+            self._boundary = self._skipped_to(data, pos, start, found)
+            self._error = self._first_fault(data, self._boundary - start, exc)
+            self._scanner = self._skipper = None
+            return
+        # Where the last of them ends is read from the builder once they
+        # have been taken (_settle): no tell() per message.
+        self._ready += found
+        self._pending = (data, pos, start, found)
 
-    def _skip_checked(self, data: bytes, pos: int, start: int) -> None:
-        """:meth:`_skip`, checking each message's size (one began in an earlier read, or the read is huge)."""
+    def _count_checked(self, data: bytes, pos: int, start: int) -> None:
+        """:meth:`_count`, checking each size (a message began in an earlier read, or the read is huge)."""
         skipper = self._skipper
         limit = self._limits.max_message_size
         origin = self._skipped_from
@@ -564,6 +581,38 @@ class Decoder:
             self._scanner = None  # the unfinished message has ended
         if boundary < self._received:
             self._tail(data, max(boundary - start, pos), start)
+
+    def _scan_first(self, data: bytes, start: int) -> None:
+        """A few more bytes of an unfinished message: the scanner says whether it ends in them.
+
+        Cheaper than a skip that raises OutOfData for every small read (a
+        peer writing byte by byte); the skipper, fed the same bytes, is
+        asked to skip only once the message is known to be complete.
+        """
+        scanner = self._scanner
+        assert scanner is not None
+        try:
+            end = scanner.feed(data, 0)
+        except ProtocolError as exc:
+            self._error = exc
+            self._scanner = self._skipper = None
+            return
+        skipper = self._skipper
+        if end < 0:
+            if self._received - self._skipped_from - skipper.tell() > _SKIPPER_RETAIN:
+                self._skipper = None  # it holds the whole tail: leave the end to the scanner
+            return
+        try:
+            skipper.skip()  # the same message ends, for the skipper too
+        except (msgpack.OutOfData, *_UNPACK_FAILURES) as exc:  # they disagree: never seen
+            self._error = self._malformed(exc)
+            self._scanner = self._skipper = None
+            return
+        self._scanner = None
+        self._ready += 1
+        self._boundary = start + end
+        if end < len(data):
+            self._count(data, end, start)
 
     def _tail(self, data: bytes, pos: int, start: int) -> None:
         """The read ends mid-message: check what the headers in ``data[pos:]`` declare."""
@@ -596,7 +645,10 @@ class Decoder:
         self._ready += 1
         self._boundary = start + end
         if end < len(data):
-            self._skip(data, end, start)
+            skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
+            self._skipped_from = start + end
+            skipper.feed(memoryview(data)[end:])
+            self._count(data, end, start)
 
     def _settle(self) -> bool:
         """Find where the last read's last complete message ends, and check what follows it.
