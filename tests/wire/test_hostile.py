@@ -224,6 +224,20 @@ def test_msgpack_stack_limit_is_named_when_max_depth_is_higher() -> None:
     pytest.fail("no error")
 
 
+def test_a_max_depth_past_the_recursion_limit_checks_complete_messages_too() -> None:
+    # 1010 levels of params, allowed by max_depth=1020 and within msgpack's own
+    # limit: the depth check must not recurse once per level.
+    data = REQUEST_PREFIX + deep_list(1010)
+    decoder = Decoder(Limits(max_depth=1020))
+    decoder.receive_data(data)
+    event = decoder.next_event()
+    assert isinstance(event, Request)
+    decoder = Decoder(Limits(max_depth=900))
+    decoder.receive_data(data)
+    with pytest.raises(ProtocolError, match=r"max_depth=900"):
+        decoder.next_event()
+
+
 # -- nesting that would recurse: a ProtocolError, described in one short line ---------------
 
 DEEP = 1000  # 1 to 3 KB of bytes; deeper than Python's recursion limit lets repr() go
