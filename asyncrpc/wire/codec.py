@@ -23,7 +23,8 @@ to be complete, and an unfinished message is checked on its headers alone:
    many from the builder, so a read of whole messages (the common case)
    costs no Python work per object. Where the last of them ends is read
    from the builder once they have been taken (``_settle``), not with a
-   ``tell()`` per message.
+   ``tell()`` per message; a read of exactly one message (a quiet
+   connection) is seen to end at a boundary by one ``tell()``.
 2. When a read ends mid-message, :class:`_HeaderScanner` reads the headers of
    that unfinished tail in Python: nesting depth, declared counts, and
    whether what they declare can still fit in ``max_message_size``. It is
@@ -33,8 +34,10 @@ to be complete, and an unfinished message is checked on its headers alone:
 3. The skipper keeps the bytes of a token it is in the middle of (a long str
    waits whole in its buffer). Past ``_SKIPPER_RETAIN`` bytes it is dropped
    and the scanner alone finds where the message ends, so an unfinished
-   message is held once (by the builder). Reads of a few bytes with no
-   skipper at hand are read by the scanner alone too.
+   message is held once (by the builder). A few more bytes of an unfinished
+   message are read by the scanner first, and the skipper is asked to skip
+   only once the scanner has seen the message end: no OutOfData per small
+   read.
 4. msgpack's buffers grow to the largest message and never shrink: once
    nothing is buffered, both unpackers are replaced now and then.
 
