@@ -234,6 +234,8 @@ def _token_table() -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 _KINDS, _NUMBERS = _token_table()
+#: The whole size of each token that has one (scalars, fixstr, fixext), else 0.
+_SIZES = tuple(number if kind == _SIZED else 0 for kind, number in zip(_KINDS, _NUMBERS, strict=True))
 _UINT16 = struct.Struct(">H").unpack_from
 _UINT32 = struct.Struct(">I").unpack_from
 
@@ -293,6 +295,7 @@ class _HeaderScanner:
         max_open = min(max_depth, _MSGPACK_STACK - 1)
         kinds = _KINDS
         numbers = _NUMBERS
+        sizes = _SIZES
         opened = self._open
         outer = self._outer
         remaining = self._remaining
@@ -301,10 +304,25 @@ class _HeaderScanner:
         before = self._seen - pos
         while pos < end:
             byte = data[pos]
+            size = sizes[byte]
+            if size:  # the most common tokens first: scalars and short strs
+                pos += size
+                remaining -= 1
+                if remaining:
+                    continue
+                while not remaining:  # the token ends containers (as below)
+                    if not opened:
+                        if before + pos > max_size:
+                            raise self._too_large() if pos <= end else self._cannot_fit(before + pos)
+                        if pos <= end:
+                            return pos - shift
+                        self._done = True
+                        break
+                    remaining = opened.pop()
+                    outer -= remaining
+                continue
             kind = kinds[byte]
-            if kind == _SIZED:
-                pos += numbers[byte]
-            elif kind == _STR:
+            if kind == _STR:
                 width = numbers[byte]
                 if pos + 1 + width > end:
                     break
