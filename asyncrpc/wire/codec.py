@@ -768,10 +768,12 @@ class Decoder:
         while self._ready:
             self._ready -= 1
             try:
-                event = to_event(self._builder.unpack())
+                # next() is a little faster than unpack(); the message is
+                # complete, so it cannot run out of data (StopIteration).
+                event = to_event(next(self._builder))
             except ProtocolError as exc:
                 raise self._fail(exc) from None
-            except _UNPACK_FAILURES as exc:
+            except (*_UNPACK_FAILURES, StopIteration) as exc:
                 raise self._fail(self._malformed(exc)) from exc
             yield event
         if self._pending is not None:
