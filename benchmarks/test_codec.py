@@ -99,3 +99,26 @@ def test_decode_byte_by_byte(benchmark: Any) -> None:
     benchmark.group = "decode one request fed byte by byte"
     events = benchmark(decode)
     assert events == [Request(7, "add", [1, 2])]
+
+
+#: A Neovim buffer of 100,000 lines, as ``nvim_buf_get_lines`` answers (1.2 MiB).
+BUFFER = msgpack.packb([1, 9, None, [f"{n:>7}: text" for n in range(100_000)]], use_bin_type=True)
+
+
+@pytest.mark.parametrize("read", [len(BUFFER), 65_536], ids=["whole", "64KiB-reads"])
+def test_decode_large_message(benchmark: Any, read: int) -> None:
+    """One large response, arriving whole or in socket-sized reads (the unfinished-message path)."""
+    pieces = [BUFFER[i : i + read] for i in range(0, len(BUFFER), read)]
+    decoder = Decoder()
+
+    def decode() -> list[Any]:
+        events: list[Any] = []
+        for piece in pieces:
+            decoder.receive_data(piece)
+            events.extend(decoder)
+        return events
+
+    benchmark.group = "decode a 100,000-line buffer"
+    events = benchmark(decode)
+    assert len(events) == 1
+    assert len(events[0].result) == 100_000

@@ -9,12 +9,50 @@
 The decoder validates every message's shape and raises :class:`ProtocolError`
 naming what was wrong; after that error the stream is out of sync and the
 decoder must not be fed again (the connection closes).
+
+Theory of operation
+-------------------
+msgpack's ``Unpacker`` allocates a container for every header the moment it
+reads it and keeps a half-built message across reads. So the unpacker that
+builds objects (the *builder*) is only ever asked for messages already known
+to be complete, and an unfinished message is checked on its headers alone:
+
+1. A second unpacker (the *skipper*) is fed the same bytes and only skips:
+   msgpack's C parser, building nothing, counts the messages that end in a
+   read (one C call each). ``next_event`` and iteration take exactly that
+   many from the builder, so a read of whole messages (the common case)
+   costs no Python work per object. Where the last of them ends is read
+   from the builder once they have been taken (``_settle``), not with a
+   ``tell()`` per message; a read of exactly one message (a quiet
+   connection) is seen to end at a boundary by one ``tell()``.
+2. When a read ends mid-message, :class:`_HeaderScanner` reads the headers of
+   that unfinished tail in Python: nesting depth, declared counts, and
+   whether what they declare can still fit in ``max_message_size``. It is
+   resumable, so a message arriving over many reads is scanned once in
+   total; the read in which the message ends is left to the skipper, and
+   the builder then checks the whole message.
+3. The skipper keeps the bytes of a token it is in the middle of (a long str
+   waits whole in its buffer). Past ``_SKIPPER_RETAIN`` bytes it is dropped
+   and the scanner alone finds where the message ends, so an unfinished
+   message is held once (by the builder). A few more bytes of an unfinished
+   message are read by the scanner first, and the skipper is asked to skip
+   only once the scanner has seen the message end: no OutOfData per small
+   read.
+4. msgpack's buffers grow to the largest message and never shrink: once
+   nothing is buffered, both unpackers are replaced now and then.
+
+Errors found while reading (a bad byte, a message over a limit) are kept and
+raised after the complete messages before them have been delivered, and
+raised again on every later call.
 """
 
 from __future__ import annotations
 
+import reprlib
+import struct
 from collections.abc import Iterator
-from typing import Any
+from itertools import count
+from typing import Any, Final
 
 import msgpack
 
@@ -37,6 +75,29 @@ __all__ = ["Decoder", "Encoder"]
 
 _TYPE_NAMES = {REQUEST: "request", RESPONSE: "response", NOTIFICATION: "notification"}
 
+#: msgpack's C parser refuses to open more containers than this at once.
+_MSGPACK_STACK: Final = 1024
+
+#: Initial buffer of the builder; it grows to what one read or one message needs.
+_READ_SIZE: Final = 64 * 1024
+#: The skipper's: what it holds is consumed at once, so it grows only with the reads.
+_SKIPPER_READ_SIZE: Final = 16 * 1024
+
+#: The most bytes of one unfinished token (a long str or bin) the skipper may hold
+#: besides the builder; past it the skipper is dropped (step 3 above).
+_SKIPPER_RETAIN: Final = 64 * 1024
+
+#: A read shorter than this that goes on with an unfinished message is read by
+#: the scanner first (see Decoder._scan_first).
+_SCAN_FIRST: Final = 512
+
+#: After this many bytes, once nothing is buffered, both unpackers are replaced:
+#: msgpack's buffers grow to the largest message seen and never shrink.
+_RENEW_AFTER: Final = 4 * 1024 * 1024
+
+# What msgpack raises for bytes it cannot decode (UnicodeDecodeError and
+# msgpack's own errors are ValueErrors; an unhashable map key is a TypeError).
+_UNPACK_FAILURES: Final = (ValueError, TypeError, msgpack.UnpackException)
 
 # msgpack raises these without a message; say what they mean.
 _UNPACK_ERRORS: dict[type[Exception], str] = {
@@ -45,23 +106,314 @@ _UNPACK_ERRORS: dict[type[Exception], str] = {
 }
 
 
+# -- describing bad values ----------------------------------------------------------------
+
+
+class _BoundedRepr(reprlib.Repr):
+    """``repr()`` that stays short and shallow whatever it is given.
+
+    A peer's value can be nested a thousand levels deep or megabytes long;
+    builtin ``repr`` would recurse through all of it (``RecursionError``) or
+    copy all of it into the error message.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxlist = self.maxtuple = self.maxdict = 4
+        self.maxstring = self.maxother = 40
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        if len(x) <= self.maxstring:
+            return repr(x)
+        return repr(x[: self.maxstring]) + self.fillvalue
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        # reprlib sorts every key first: wasted work on a 65,536-key map.
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{" + self.fillvalue + "}"
+        pieces = []
+        for index, (key, value) in enumerate(x.items()):
+            if index == self.maxdict:
+                pieces.append(self.fillvalue)
+                break
+            pieces.append(f"{self.repr1(key, level - 1)}: {self.repr1(value, level - 1)}")
+        return "{" + ", ".join(pieces) + "}"
+
+    def repr_ExtType(self, x: msgpack.ExtType, level: int) -> str:
+        return f"ExtType(code={x.code}, data={self.repr_bytes(x.data, level)})"
+
+
+_bounded_repr = _BoundedRepr().repr
+
+
 def _describe(value: Any) -> str:
-    text = repr(value)
+    """A one-line description of a peer's value, at most 60 characters, for error messages."""
+    text = _bounded_repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _check_depth(value: Any, remaining: int) -> None:
-    """Raise if containers nest deeper than ``remaining`` more levels below ``value``."""
-    if remaining < 0:
-        raise ProtocolError("message nests containers deeper than the limit (max_depth)")
+def _too_deep(max_depth: int) -> ProtocolError:
+    return ProtocolError(f"containers nested deeper than the limit (max_depth={max_depth})")
+
+
+def _check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) -> None:
+    """Raise if containers nest past ``max_depth``, ``value`` being at ``level``.
+
+    Map keys are never containers here: msgpack refuses a list or a map as
+    a key (unhashable).
+    """
+    if max_depth <= _RECURSIVE_DEPTH:
+        _check_nesting(value, max_depth - level, max_depth)
+        return
+    # A limit past Python's recursion limit: a loop over one level at a time.
+    current: list[Any] = [value]
+    while current:
+        if level > max_depth:
+            raise _too_deep(max_depth)
+        below: list[Any] = []
+        for container in current:
+            items = container.values() if type(container) is dict else container
+            below.extend([item for item in items if type(item) is list or type(item) is dict])
+        current = below
+        level += 1
+
+
+#: Up to this max_depth the depth check recurses (the fastest way in CPython),
+#: far below Python's recursion limit.
+_RECURSIVE_DEPTH: Final = 200
+
+
+def _check_nesting(value: list[Any] | dict[Any, Any], left: int, max_depth: int) -> None:
+    if left < 0:
+        raise _too_deep(max_depth)
     items = value.values() if type(value) is dict else value
-    if type(value) is dict:
-        for key in value:
-            if type(key) is list or type(key) is dict:
-                _check_depth(key, remaining - 1)
+    # A long container (a Neovim buffer's lines) is first searched for
+    # containers at C speed: most hold none.
+    if len(items) >= 64 and list not in (present := set(map(type, items))) and dict not in present:
+        return
     for item in items:
         if type(item) is list or type(item) is dict:
-            _check_depth(item, remaining - 1)
+            _check_nesting(item, left - 1, max_depth)
+
+
+# -- reading headers of an unfinished message ---------------------------------------------
+
+# How the first byte of each msgpack token reads: a kind, and one number whose
+# meaning depends on the kind.
+_SIZED: Final = 0  # the token's whole size is known from its first byte; number: that size
+_STR: Final = 1  # str or bin; number: bytes of its length field
+_EXT: Final = 2  # number: bytes of its length field (a type byte follows it)
+_ARRAY: Final = 3  # number: bytes of its count field, 0 for a fixarray
+_MAP: Final = 4  # number: bytes of its count field, 0 for a fixmap
+_INVALID: Final = 5
+
+
+def _token_table() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    kinds = [_SIZED] * 256
+    numbers = [1] * 256  # positive and negative fixint, nil, false, true
+    for byte in range(0x80, 0xA0):  # fixmap, fixarray
+        kinds[byte], numbers[byte] = (_MAP if byte <= 0x8F else _ARRAY), 0
+    for byte in range(0xA0, 0xC0):  # fixstr
+        numbers[byte] = 1 + (byte & 0x1F)
+    sizes = {0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9, 0xD0: 2, 0xD1: 3, 0xD2: 5, 0xD3: 9}
+    for byte, size in sizes.items():  # float 32 and 64, uint and int 8 to 64
+        numbers[byte] = size
+    for offset, size in enumerate((1, 2, 4, 8, 16)):  # fixext: a type byte, then the data
+        numbers[0xD4 + offset] = 2 + size
+    for first, kind in ((0xC4, _STR), (0xC7, _EXT), (0xD9, _STR)):  # bin, ext, str 8/16/32
+        for offset, width in enumerate((1, 2, 4)):
+            kinds[first + offset], numbers[first + offset] = kind, width
+    for first, kind in ((0xDC, _ARRAY), (0xDE, _MAP)):  # array, map 16/32
+        for offset, width in enumerate((2, 4)):
+            kinds[first + offset], numbers[first + offset] = kind, width
+    kinds[0xC1] = _INVALID
+    return tuple(kinds), tuple(numbers)
+
+
+_KINDS, _NUMBERS = _token_table()
+#: The whole size of each token that has one (scalars, fixstr, fixext), else 0.
+_SIZES = tuple(number if kind == _SIZED else 0 for kind, number in zip(_KINDS, _NUMBERS, strict=True))
+_UINT16 = struct.Struct(">H").unpack_from
+_UINT32 = struct.Struct(">I").unpack_from
+
+
+class _HeaderScanner:
+    """Reads the token headers of one unfinished message, resumably, building nothing.
+
+    It tracks what the headers so far declare: the open containers (their
+    items not yet started), the payload bytes still to come, and the bytes
+    seen. Each item needs at least one more byte and each payload its bytes,
+    so ``seen + payload + items`` is the least the message can still come
+    to; it only grows, and once past ``max_message_size`` the message is
+    refused. So is a header over ``max_array_len`` or ``max_map_len``, and a
+    container nested past ``max_depth``. :meth:`feed` returns where the
+    message ends, or -1 while it goes on.
+    """
+
+    __slots__ = ("_done", "_limits", "_need", "_open", "_outer", "_partial", "_remaining", "_seen")
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._open: list[int] = []  # items not yet started, of each enclosing container
+        self._outer = 0  # their sum
+        self._remaining = 1  # items not yet started in the innermost (the message is one item)
+        self._need = 0  # bytes of the last token still to come (its value is never read)
+        self._done = False  # the message ends when those bytes have come
+        self._seen = 0  # bytes of the message read so far
+        self._partial = b""  # the start of a header cut off by the end of a read
+
+    def feed(self, data: bytes, pos: int) -> int:  # noqa: PLR0915 - one flat loop: the slow path's speed
+        """Read ``data[pos:]``; the offset in ``data`` where the message ends, or -1."""
+        end = len(data)
+        need = self._need
+        if need:  # the rest of a token: skipped, never looked at
+            if pos + need > end:
+                self._need = need - (end - pos)
+                self._seen += end - pos
+                return -1
+            pos += need
+            self._seen += need
+            self._need = 0
+            if self._done:
+                return pos
+        shift = 0
+        partial = self._partial
+        if partial:
+            # A header was cut in two: read it whole from a joined copy. The
+            # copy costs a read's bytes once; scanning them costs more.
+            shift = len(partial) - pos
+            data = partial + bytes(data[pos:])
+            pos = 0
+            end = len(data)
+            self._partial = b""
+        limits = self._limits
+        max_size = limits.max_message_size
+        max_depth = limits.max_depth
+        max_open = min(max_depth, _MSGPACK_STACK - 1)
+        kinds = _KINDS
+        numbers = _NUMBERS
+        sizes = _SIZES
+        opened = self._open
+        outer = self._outer
+        remaining = self._remaining
+        # The message's size so far is always `before + pos`: pos may run past
+        # the end of the read by the bytes the last token still needs.
+        before = self._seen - pos
+        while pos < end:
+            byte = data[pos]
+            size = sizes[byte]
+            if size:  # the most common tokens first: scalars and short strs
+                pos += size
+                remaining -= 1
+                if remaining:
+                    continue
+                while not remaining:  # the token ends containers (as below)
+                    if not opened:
+                        if before + pos > max_size:
+                            raise self._too_large() if pos <= end else self._cannot_fit(before + pos)
+                        if pos <= end:
+                            return pos - shift
+                        self._done = True
+                        break
+                    remaining = opened.pop()
+                    outer -= remaining
+                continue
+            kind = kinds[byte]
+            if kind == _STR:
+                width = numbers[byte]
+                if pos + 1 + width > end:
+                    break
+                if width == 1:
+                    pos += 2 + data[pos + 1]
+                elif width == 2:
+                    pos += 3 + _UINT16(data, pos + 1)[0]
+                else:
+                    pos += 5 + _UINT32(data, pos + 1)[0]
+            elif kind == _EXT:
+                width = numbers[byte]
+                if pos + 2 + width > end:
+                    break
+                if width == 1:
+                    pos += 3 + data[pos + 1]
+                elif width == 2:
+                    pos += 4 + _UINT16(data, pos + 1)[0]
+                else:
+                    pos += 6 + _UINT32(data, pos + 1)[0]
+            elif kind != _INVALID:  # array or map
+                width = numbers[byte]
+                if pos + 1 + width > end:
+                    break
+                if not width:
+                    items = byte & 0x0F
+                elif width == 2:
+                    items = _UINT16(data, pos + 1)[0]
+                else:
+                    items = _UINT32(data, pos + 1)[0]
+                if kind == _MAP:
+                    if items > limits.max_map_len:
+                        raise self._over(items, "max_map_len", limits.max_map_len)
+                    items *= 2  # a key and a value
+                elif items > limits.max_array_len:
+                    raise self._over(items, "max_array_len", limits.max_array_len)
+                if len(opened) > max_open:
+                    if len(opened) > max_depth:
+                        raise _too_deep(max_depth)
+                    raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.StackError]}")
+                pos += 1 + width
+                if items:
+                    remaining -= 1
+                    opened.append(remaining)
+                    outer += remaining
+                    remaining = items
+                    if before + pos + outer + remaining > max_size:
+                        raise self._cannot_fit(before + pos + outer + remaining)
+                    continue
+            else:
+                raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.FormatError]}")
+            # A token has been read: so has every container whose last item it was.
+            remaining -= 1
+            while not remaining:
+                if not opened:  # the message itself
+                    if before + pos > max_size:
+                        raise self._too_large() if pos <= end else self._cannot_fit(before + pos)
+                    if pos <= end:
+                        return pos - shift
+                    self._done = True
+                    break
+                remaining = opened.pop()
+                outer -= remaining
+        if pos < end:  # a header cut off by the end of the read
+            self._partial = bytes(data[pos:end])
+        else:
+            self._need = pos - end
+        self._seen = before + min(pos, end)
+        self._outer = outer
+        self._remaining = remaining
+        if before + pos + outer + remaining > max_size:
+            raise self._cannot_fit(before + pos + outer + remaining)
+        return -1
+
+    def _cannot_fit(self, least: int) -> ProtocolError:
+        return ProtocolError(
+            f"message larger than the limit (max_message_size={self._limits.max_message_size}):"
+            f" its headers so far need at least {least} bytes"
+        )
+
+    def _too_large(self) -> ProtocolError:
+        return ProtocolError(
+            f"message larger than the limit (max_message_size={self._limits.max_message_size})"
+        )
+
+    @staticmethod
+    def _over(count: int, name: str, limit: int) -> ProtocolError:
+        # The words msgpack uses for the same check on a complete message.
+        return ProtocolError(f"message breaks a decoder limit: {count} exceeds {name}({limit})")
+
+
+# -- the decoder --------------------------------------------------------------------------
 
 
 class Decoder:
@@ -74,14 +426,42 @@ class Decoder:
             a plain peer's wrong arity is reported as the error it is.
     """
 
-    __slots__ = ("_boundary", "_limits", "_received", "_unpacker", "accept_extension")
+    __slots__ = (
+        "_boundary",
+        "_builder",
+        "_built_from",
+        "_error",
+        "_limits",
+        "_pending",
+        "_ready",
+        "_received",
+        "_renewed_at",
+        "_scanner",
+        "_skipped_from",
+        "_skipper",
+        "accept_extension",
+    )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False) -> None:
         self._limits = limits
         self.accept_extension = accept_extension
         self._received = 0  # bytes fed so far
-        self._boundary = 0  # where the last complete message ended
-        self._unpacker = msgpack.Unpacker(
+        self._boundary = 0  # where the last complete message ends (once _pending is settled)
+        self._ready = 0  # complete messages in the builder, not yet returned
+        self._error: ProtocolError | None = None  # raised once the ready messages are out
+        # The last read, while where its last complete message ends is not known
+        # yet: (data, offset the count started at, stream offset of data, messages).
+        self._pending: tuple[bytes, int, int, int] | None = None
+        self._scanner: _HeaderScanner | None = None  # while a message is unfinished
+        self._skipper: Any = None  # a msgpack.Unpacker that only skips, made when needed
+        self._skipped_from = 0  # the stream offset the skipper started at
+        self._built_from = 0  # the stream offset the builder started at
+        self._renewed_at = 0
+        self._builder = self._new_builder()
+
+    def _new_builder(self) -> Any:
+        limits = self._limits
+        return msgpack.Unpacker(
             raw=False,
             # Neovim sends buffer text as msgpack str whatever its bytes (a
             # Latin-1 file is not UTF-8): keep such bytes as lone surrogates,
@@ -90,11 +470,12 @@ class Decoder:
             unicode_errors="surrogateescape",
             strict_map_key=False,
             use_list=True,
-            # The size limit is per message, checked in next_event() (as h11's
-            # max_incomplete_event_size): msgpack's own buffer limit counts
-            # every unread byte, so a chunk of many small pipelined messages
-            # would break it. 0 is msgpack's "no limit" (4 GiB).
+            # The size limit is per message, checked as messages are found:
+            # msgpack's own buffer limit counts every unread byte, so a chunk
+            # of many small pipelined messages would break it. 0 is msgpack's
+            # "no limit" (2 GiB).
             max_buffer_size=0,
+            read_size=_READ_SIZE,
             max_str_len=limits.max_str_len,
             max_bin_len=limits.max_bin_len,
             max_ext_len=limits.max_ext_len,
@@ -104,6 +485,7 @@ class Decoder:
 
     @property
     def limits(self) -> Limits:
+        """The limits this decoder enforces."""
         return self._limits
 
     @property
@@ -112,71 +494,339 @@ class Decoder:
 
         A peer that closes while this is non-zero cut a message short.
         """
+        if self._pending is not None:
+            self._settle()
         return self._received - self._boundary
 
     def receive_data(self, data: bytes) -> None:
         """Buffer ``data``; drain it with :meth:`next_event` before feeding much more."""
+        if self._error is not None:
+            return  # the stream is out of sync: nothing after the fault can be read
+        if self._pending is not None and not self._settle():  # fed again before draining
+            return
         try:
-            self._unpacker.feed(data)
-        except msgpack.BufferFull:  # only past msgpack's own 4 GiB
-            raise ProtocolError("too much unread data buffered") from None
-        self._received += len(data)
+            self._builder.feed(data)
+        except msgpack.BufferFull:  # only past msgpack's own 2 GiB
+            self._error = ProtocolError("too much unread data buffered")
+            return
+        start = self._received
+        self._received = start + len(data)
+        skipper = self._skipper
+        if self._scanner is None:
+            if skipper is None:
+                skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
+                self._skipped_from = start
+            skipper.feed(data)
+            self._count(data, 0, start)
+        elif skipper is None:
+            self._scan_alone(data, 0, start)
+        else:
+            skipper.feed(data)
+            if len(data) < _SCAN_FIRST:
+                self._scan_first(data, start)
+            else:
+                self._count_checked(data, 0, start)
 
-    def _too_large(self) -> ProtocolError:
-        return ProtocolError(
-            f"message larger than the limit (max_message_size={self._limits.max_message_size})"
-        )
+    def _count(self, data: bytes, pos: int, start: int) -> None:
+        """Count the messages that end in ``data[pos:]``, which starts at a message boundary.
+
+        The skipper has been fed ``data[pos:]``; ``data`` starts at stream offset ``start``.
+        """
+        if len(data) - pos > self._limits.max_message_size:
+            self._count_checked(data, pos, start)
+            return
+        # No message in data[pos:] can be over the size limit: only count
+        # them, one C call each.
+        skipper = self._skipper
+        skip = skipper.skip
+        try:
+            skip()
+        except msgpack.OutOfData:
+            self._tail(data, pos, start)  # one unfinished message from data[pos] on
+            return
+        except _UNPACK_FAILURES as exc:  # FormatError, StackError
+            self._error = self._first_fault(data, pos, exc)
+            self._scanner = self._skipper = None
+            return
+        if self._skipped_from + skipper.tell() == self._received:
+            # One whole message: the common case on a quiet connection.
+            self._ready += 1
+            self._boundary = self._received
+            return
+        found = 1
+        try:
+            for found in count(2):  # noqa: B007 - found is read after the loop
+                skip()
+        except msgpack.OutOfData:
+            found -= 1
+        except _UNPACK_FAILURES as exc:
+            found -= 1
+            self._ready += found
+            self._boundary = self._skipped_to(data, pos, start, found)
+            self._error = self._first_fault(data, self._boundary - start, exc)
+            self._scanner = self._skipper = None
+            return
+        # Where the last of them ends is read from the builder once they
+        # have been taken (_settle): no tell() per message.
+        self._ready += found
+        self._pending = (data, pos, start, found)
+
+    def _count_checked(self, data: bytes, pos: int, start: int) -> None:
+        """:meth:`_count`, checking each size (a message began in an earlier read, or the read is huge)."""
+        skipper = self._skipper
+        limit = self._limits.max_message_size
+        origin = self._skipped_from
+        skip = skipper.skip
+        tell = skipper.tell
+        found = 0
+        last = self._boundary - origin  # in the skipper's own offsets
+        try:
+            while True:
+                skip()
+                end = tell()
+                if end - last > limit:
+                    self._error = ProtocolError(f"message larger than the limit (max_message_size={limit})")
+                    break
+                last = end
+                found += 1
+        except msgpack.OutOfData:
+            pass
+        except _UNPACK_FAILURES as exc:
+            self._error = self._first_fault(data, origin + last - start, exc)
+        boundary = self._boundary = origin + last
+        self._ready += found
+        if self._error is not None:
+            self._scanner = self._skipper = None
+            return
+        if found:
+            self._scanner = None  # the unfinished message has ended
+        if boundary < self._received:
+            self._tail(data, max(boundary - start, pos), start)
+
+    def _scan_first(self, data: bytes, start: int) -> None:
+        """A few more bytes of an unfinished message: the scanner says whether it ends in them.
+
+        Cheaper than a skip that raises OutOfData for every small read (a
+        peer writing byte by byte); the skipper, fed the same bytes, is
+        asked to skip only once the message is known to be complete.
+        """
+        scanner = self._scanner
+        assert scanner is not None
+        try:
+            end = scanner.feed(data, 0)
+        except ProtocolError as exc:
+            self._error = exc
+            self._scanner = self._skipper = None
+            return
+        skipper = self._skipper
+        if end < 0:
+            if self._received - self._skipped_from - skipper.tell() > _SKIPPER_RETAIN:
+                self._skipper = None  # it holds the whole tail: leave the end to the scanner
+            return
+        try:
+            skipper.skip()  # the same message ends, for the skipper too
+        except (msgpack.OutOfData, *_UNPACK_FAILURES) as exc:  # they disagree: never seen
+            self._error = self._malformed(exc)
+            self._scanner = self._skipper = None
+            return
+        self._scanner = None
+        self._ready += 1
+        self._boundary = start + end
+        if end < len(data):
+            self._count(data, end, start)
+
+    def _tail(self, data: bytes, pos: int, start: int) -> None:
+        """The read ends mid-message: check what the headers in ``data[pos:]`` declare."""
+        scanner = self._scanner
+        if scanner is None:
+            scanner = self._scanner = _HeaderScanner(self._limits)
+        try:
+            scanner.feed(data, pos)
+        except ProtocolError as exc:
+            self._error = exc
+            self._scanner = self._skipper = None
+            return
+        skipper = self._skipper
+        if skipper is not None and self._received - self._skipped_from - skipper.tell() > _SKIPPER_RETAIN:
+            self._skipper = None  # it holds a long unfinished token: leave the end to the scanner
+
+    def _scan_alone(self, data: bytes, pos: int, start: int) -> None:
+        """Read ``data[pos:]`` with the scanner alone (no skipper): it finds where the message ends."""
+        scanner = self._scanner
+        assert scanner is not None
+        try:
+            end = scanner.feed(data, pos)
+        except ProtocolError as exc:
+            self._error = exc
+            self._scanner = None
+            return
+        if end < 0:
+            return
+        self._scanner = None
+        self._ready += 1
+        self._boundary = start + end
+        if end < len(data):
+            skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
+            self._skipped_from = start + end
+            skipper.feed(memoryview(data)[end:])
+            self._count(data, end, start)
+
+    def _settle(self) -> bool:
+        """Find where the last read's last complete message ends, and check what follows it.
+
+        False if what follows breaks a limit (the error is then set).
+        """
+        pending = self._pending
+        assert pending is not None
+        self._pending = None
+        data, pos, start, found = pending
+        if self._ready:  # not all taken yet: count again, on a copy of the read
+            boundary = self._skipped_to(data, pos, start, found)
+        else:
+            boundary = self._built_from + self._builder.tell()
+        self._boundary = boundary
+        if boundary < start + len(data):
+            self._tail(data, boundary - start, start)
+        return self._error is None
+
+    @staticmethod
+    def _skipped_to(data: bytes, pos: int, start: int, found: int) -> int:
+        """The stream offset after the first ``found`` messages of ``data[pos:]``."""
+        counter = msgpack.Unpacker(max_buffer_size=0, read_size=min(len(data) - pos, _READ_SIZE) or 1)
+        counter.feed(memoryview(data)[pos:])
+        for _ in range(found):
+            counter.skip()
+        return start + pos + int(counter.tell())
+
+    def _first_fault(self, data: bytes, pos: int, exc: Exception) -> ProtocolError:
+        """The error for the message the skipper failed on, named as a split read would name it.
+
+        The scanner reads the message's headers in order and reports the
+        first fault (a depth or size limit may come before msgpack's own).
+        """
+        scanner = self._scanner
+        try:
+            if scanner is not None and pos < 0:  # the message began in an earlier read
+                scanner.feed(data, 0)
+            else:
+                _HeaderScanner(self._limits).feed(data, max(pos, 0))
+        except ProtocolError as fault:
+            fault.__cause__ = exc
+            return fault
+        error = self._malformed(exc)
+        error.__cause__ = exc
+        return error
 
     def next_event(self) -> Event | NeedData:
         """The next complete message, or :data:`NEED_DATA`.
 
         Raises :class:`ProtocolError` for a malformed message, or one (complete
-        or not yet) longer than ``max_message_size``.
+        or not yet) over a limit, once the messages before it have been returned.
         """
-        unpacker = self._unpacker
-        try:
-            message = unpacker.unpack()
-        except msgpack.OutOfData:
-            if self._received - self._boundary > self._limits.max_message_size:
-                raise self._too_large() from None
-            return NEED_DATA
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise self._malformed(exc) from exc
-        end = unpacker.tell()
-        if end - self._boundary > self._limits.max_message_size:
-            raise self._too_large()
-        self._boundary = end
-        return self._to_event(message)
+        if self._ready:
+            self._ready -= 1
+            try:
+                return self._to_event(self._builder.unpack())
+            except ProtocolError as exc:
+                raise self._fail(exc) from None
+            except _UNPACK_FAILURES as exc:
+                raise self._fail(self._malformed(exc)) from exc
+        if self._pending is not None:
+            self._settle()
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        if self._received - self._renewed_at > _RENEW_AFTER:
+            self._renew()
+        return NEED_DATA
+
+    def _fail(self, error: ProtocolError) -> ProtocolError:
+        """Make ``error`` the decoder's last word: the messages after it are never read."""
+        self._error = error
+        self._ready = 0
+        self._pending = self._scanner = self._skipper = None
+        return error
 
     @staticmethod
     def _malformed(exc: Exception) -> ProtocolError:
-        # FormatError, StackError, ExtraData, over-length headers and
-        # unhashable map keys (TypeError) all land here.
-        detail = str(exc) or _UNPACK_ERRORS.get(type(exc), type(exc).__name__)
+        # FormatError, StackError, over-length values (from our Limits) and
+        # unhashable map keys (TypeError) all land here. msgpack's messages
+        # are short fixed texts; cut anyway, never echo input.
+        detail = str(exc)[:120] or _UNPACK_ERRORS.get(type(exc), type(exc).__name__)
         if "exceeds max_" in detail:  # msgpack's own length checks, from our Limits
             return ProtocolError(f"message breaks a decoder limit: {detail}")
         return ProtocolError(f"malformed msgpack: {detail}")
 
     def __iter__(self) -> Iterator[Event]:
-        """Every complete message buffered so far; stops at the first incomplete one."""
-        # next_event() in one loop, the read path of every connection:
-        # iterating the unpacker ends without raising OutOfData per chunk.
-        unpacker = self._unpacker
-        limit = self._limits.max_message_size
+        """Every complete message buffered so far; stops at the first incomplete one.
+
+        The caller may stop after any event and iterate again later (or call
+        :meth:`next_event`): nothing is lost, repeated or reordered.
+        """
+        # The read path of every connection: per message, one C unpack of a
+        # message known to be complete and the shape checks, nothing more.
         to_event = self._to_event
-        try:
-            for message in unpacker:
-                end = unpacker.tell()
-                if end - self._boundary > limit:
-                    raise self._too_large()
-                self._boundary = end
-                yield to_event(message)
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise self._malformed(exc) from exc
-        if self._received - self._boundary > limit:
-            raise self._too_large()
+        while self._ready:
+            self._ready -= 1
+            try:
+                # next() is a little faster than unpack(); the message is
+                # complete, so it cannot run out of data (StopIteration).
+                event = to_event(next(self._builder))
+            except ProtocolError as exc:
+                raise self._fail(exc) from None
+            except (*_UNPACK_FAILURES, StopIteration) as exc:
+                raise self._fail(self._malformed(exc)) from exc
+            yield event
+        if self._pending is not None:
+            self._settle()
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        if self._received - self._renewed_at > _RENEW_AFTER:
+            self._renew()
+
+    def _renew(self) -> None:
+        """Replace both unpackers once nothing is buffered, to give back their grown buffers."""
+        if self._boundary == self._received and not self._ready and self._error is None:
+            self._renewed_at = self._built_from = self._received
+            self._builder = self._new_builder()
+            self._skipper = None
 
     def _to_event(self, message: Any) -> Event:
+        # Runs for every message: the common valid shapes return from here,
+        # checked inline; anything else (and every error) takes _checked_event.
+        if type(message) is list:
+            size = len(message)
+            if size == 4:
+                kind, msgid, third, fourth = message
+                if type(kind) is int and type(msgid) is int and 0 <= msgid <= MAX_MSGID:
+                    if kind == RESPONSE:
+                        if type(third) is list or type(third) is dict:
+                            _check_depth(third, self._limits.max_depth, 1)
+                        if type(fourth) is list or type(fourth) is dict:
+                            _check_depth(fourth, self._limits.max_depth, 1)
+                        return Response(msgid, third, fourth)
+                    if kind == REQUEST and type(third) is str and type(fourth) is list:
+                        for item in fourth:
+                            if type(item) is list or type(item) is dict:
+                                _check_depth(fourth, self._limits.max_depth, 1)
+                                break
+                        return Request(msgid, third, fourth)
+            elif size == 3:
+                kind, method, params = message
+                if (
+                    type(kind) is int
+                    and kind == NOTIFICATION
+                    and type(method) is str
+                    and type(params) is list
+                ):
+                    for item in params:
+                        if type(item) is list or type(item) is dict:
+                            _check_depth(params, self._limits.max_depth, 1)
+                            break
+                    return Notification(method, params)
+        return self._checked_event(message)
+
+    def _checked_event(self, message: Any) -> Event:
+        """Every shape check, in order; raises :class:`ProtocolError` naming the first fault."""
         if type(message) is not list:
             raise ProtocolError(f"message is not an array: {_describe(message)}")
         if not message:
@@ -184,45 +834,31 @@ class Decoder:
         kind = message[0]
         size = len(message)
         depth = self._limits.max_depth
-        # The checks of msgid, method and params are inlined for the common
-        # case (this runs for every message); the helpers raise the errors.
         if kind == REQUEST and type(kind) is int:
             if size == 5 and self.accept_extension:
                 extension = message[4]
                 if type(extension) is not dict:
                     raise ProtocolError(f"request extension is not a map: {_describe(extension)}")
-                _check_depth(extension, depth - 1)
+                _check_depth(extension, depth, 1)
             elif size != 4:
                 raise ProtocolError(f"request has {size} elements, expected 4")
             else:
                 extension = None
-            msgid = message[1]
-            if type(msgid) is not int or not 0 <= msgid <= MAX_MSGID:
-                msgid = self._msgid(msgid, kind)
-            method = message[2]
-            if type(method) is not str:
-                method = self._method(method, kind)
+            msgid = self._msgid(message[1], kind)
+            method = self._method(message[2], kind)
             params = message[3]
             if type(params) is not list:
                 raise ProtocolError(f"request params is not an array: {_describe(params)}")
-            for item in params:
-                if type(item) is list or type(item) is dict:
-                    _check_depth(params, depth - 1)
-                    break
+            _check_depth(params, depth, 1)
             return Request(msgid, method, params, extension)
         if kind == RESPONSE and type(kind) is int:
             if size != 4:
                 raise ProtocolError(f"response has {size} elements, expected 4")
-            msgid = message[1]
-            if type(msgid) is not int or not 0 <= msgid <= MAX_MSGID:
-                msgid = self._msgid(msgid, kind)
-            error = message[2]
-            result = message[3]
-            if type(error) is list or type(error) is dict:
-                _check_depth(error, depth - 1)
-            if type(result) is list or type(result) is dict:
-                _check_depth(result, depth - 1)
-            return Response(msgid, error, result)
+            msgid = self._msgid(message[1], kind)
+            for value in message[2:]:
+                if type(value) is list or type(value) is dict:
+                    _check_depth(value, depth, 1)
+            return Response(msgid, message[2], message[3])
         if kind == NOTIFICATION and type(kind) is int:
             if size != 3:
                 raise ProtocolError(f"notification has {size} elements, expected 3")
@@ -230,7 +866,7 @@ class Decoder:
             params = message[2]
             if type(params) is not list:
                 raise ProtocolError(f"notification params is not an array: {_describe(params)}")
-            _check_depth(params, depth - 1)
+            _check_depth(params, depth, 1)
             return Notification(method, params)
         raise ProtocolError(f"unknown message type {_describe(kind)} (expected 0, 1 or 2)")
 

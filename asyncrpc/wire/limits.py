@@ -1,11 +1,24 @@
 """Decoder limits: what one peer may make us allocate.
 
-Every limit is per message. ``max_message_size`` bounds the bytes buffered for
-one message, finished or not. msgpack checks the array and map limits when it
-reads a header, before it allocates; str, bin and ext values are checked once
-their bytes have arrived (so they are bounded by ``max_message_size`` meanwhile).
-``max_depth`` bounds how deeply containers nest inside a message's params,
-result or error.
+Every limit is per message, and each is enforced while the message is still
+arriving, not only once it is complete:
+
+- An unfinished message is held as bytes only: nothing is built from it until
+  its last byte has arrived, so it costs its own bytes (at most
+  ``max_message_size``) plus a constant, whatever its headers declare.
+- Its headers are read as they arrive. A container nested past ``max_depth``,
+  an array or map header over ``max_array_len`` or ``max_map_len``, or headers
+  that declare more than ``max_message_size`` leaves room for, are refused at
+  that header: every item declared needs at least one more byte (a map pair
+  two) and every str, bin or ext its payload, so a message whose bytes so far
+  plus what it still declares pass ``max_message_size`` can never fit.
+- str, bin and ext lengths are checked against their limits once their bytes
+  have arrived (they are bounded by ``max_message_size`` meanwhile).
+
+A complete message is then built as Python objects, which cost more than its
+bytes: typically 2 to 15 times, at worst about 80 times (a message made of
+one-byte empty maps, each a new ``dict``). Lower ``max_message_size`` to bound
+that on a server that faces untrusted peers.
 """
 
 from __future__ import annotations
@@ -22,18 +35,27 @@ class Limits:
     """Bounds on what a peer may send; a message over any of them is a ``ProtocolError``.
 
     Attributes:
-        max_message_size: bytes buffered for one incomplete message.
-        max_str_len: bytes in one msgpack str.
-        max_bin_len: bytes in one msgpack bin.
-        max_ext_len: bytes in one msgpack ext value.
-        max_array_len: items in one array. msgpack allocates the list when it
-            reads the header, before the items arrive; the allocation is
-            zero-filled memory the OS maps lazily, so a header that lies costs
-            address space, not resident memory. The default admits Neovim
-            buffers of a million lines.
-        max_map_len: pairs in one map.
+        max_message_size: bytes of one message, finished or not (default
+            16 MiB, what Neovim may send). Costs, per connection, up to this
+            many bytes while a message arrives (msgpack grows its buffer by
+            doubling, so up to twice this is allocated, this much written),
+            and the objects of the message once it is complete (see above).
+            Each connection also holds a constant of about 100 KiB (two
+            msgpack unpackers: each carries a 40 KiB parse stack).
+        max_str_len: bytes in one msgpack str (default 16 MiB); a str costs
+            about its length once built.
+        max_bin_len: bytes in one msgpack bin (default 16 MiB), the same.
+        max_ext_len: bytes in one msgpack ext value (default 1 MiB), the same.
+        max_array_len: items in one array (default 1,048,576: Neovim
+            buffers of a million lines). A built array costs 8 bytes a slot
+            plus its items; its items must all arrive before anything is
+            built, so a header that lies costs nothing.
+        max_map_len: pairs in one map (default 65,536); a built map costs
+            about 50 bytes a pair plus its keys and values.
         max_depth: containers nested inside params, result or error
-            (``[1, [2, [3]]]`` has depth 3).
+            (``[1, [2, [3]]]`` has depth 3; default 64). Checked on the
+            headers of an unfinished message anywhere in it; nesting costs
+            about 60 bytes a level, and bounds the work of the depth check.
     """
 
     max_message_size: int = 16 * MiB
