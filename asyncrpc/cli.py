@@ -159,9 +159,10 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds (default 30)")
     call.add_argument("--notify", action="store_true", help="send a notification; expect no reply")
 
-    demo = commands.add_parser("demo", help="run the seed's scenario end to end on loopback")
+    demo = commands.add_parser(
+        "demo", help="watch an asynchronous call stay pending while an ordinary call completes"
+    )
     demo.add_argument("--delay", type=float, default=0.5, help="how long AsyncFunc takes (default 0.5)")
-    demo.add_argument("--no-modes", action="store_true", help="skip the tour of notification modes")
 
     commands.add_parser("bench", help="compare asyncrpc with a minimal baseline and grpc.aio", add_help=False)
     return parser
@@ -190,6 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from asyncrpc.demo import run_demo
 
-            run(run_demo(delay=args.delay, modes=not args.no_modes), use_uvloop=use_uvloop)
+            run(run_demo(delay=args.delay), use_uvloop=use_uvloop)
             return 0
     return 130
