@@ -1,10 +1,15 @@
-"""``asyncrpc demo``: the seed's scenario, end to end on loopback, as a timeline.
+"""``asyncrpc demo``: an asynchronous call stays pending while an ordinary call completes.
 
-The Windows RPC page "Making the asynchronous call" initialises an async
-handle with an event, starts the asynchronous ``AsyncFunc``, makes the
-ordinary ``NonAsyncFunc`` call while it is pending, waits for the event and
-completes the call. This runs exactly that, server and client in one process
-on 127.0.0.1, and prints who did what when.
+A server and a client in one process, on 127.0.0.1. The client starts the
+asynchronous ``demo.AsyncFunc`` with an event to tell it when the call is
+done, makes the ordinary ``demo.NonAsyncFunc`` call on the same connection
+while the first is pending, asks for the result too early, waits for the
+event and completes the call. Every step is printed with the time it happened.
+(These are the steps of the Windows RPC sample "Making the asynchronous call",
+whose call model asyncrpc follows.)
+
+Every notification mode in turn is shown by ``examples/modes_tour.py`` in the
+source repository, not here: the installed package carries no tours.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Final
 
 from asyncrpc.client import Client
 from asyncrpc.connector import connect
@@ -20,7 +26,10 @@ from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.event import Event
 from asyncrpc.server import Server
 
-__all__ = ["DemoService", "Timeline", "run_demo"]
+__all__ = ["MODES_TOUR", "DemoService", "Timeline", "run_demo", "show_pending_call"]
+
+MODES_TOUR: Final = "examples/modes_tour.py"
+"""Where the tour of every notification mode is, in the source repository."""
 
 
 class Timeline:
@@ -35,30 +44,28 @@ class Timeline:
 
 
 class DemoService:
-    """The seed's two procedures, telling the timeline when the server runs them."""
+    """``demo.AsyncFunc`` and ``demo.NonAsyncFunc``, telling the timeline when the server runs them."""
 
     def __init__(self, timeline: Timeline) -> None:
         self._timeline = timeline
-        self.verbose = True
-
-    def _say(self, what: str) -> None:
-        if self.verbose:
-            self._timeline("server", what)
 
     async def AsyncFunc(self, delay: float) -> str:
-        self._say(f"AsyncFunc({delay:g}) started; it will finish later")
+        """Finish after ``delay`` seconds, without holding up other calls."""
+        self._timeline("server", f"AsyncFunc({delay:g}) started; it will finish later")
         await asyncio.sleep(delay)
-        self._say("AsyncFunc finished; reply sent")
+        self._timeline("server", "AsyncFunc finished; reply sent")
         return f"AsyncFunc finished after {delay:g}s"
 
     def NonAsyncFunc(self, message: str) -> None:
-        self._say(f"NonAsyncFunc({message!r}) ran inline and returned")
+        """Return at once (a plain ``def`` runs inline, no task)."""
+        self._timeline("server", f"NonAsyncFunc({message!r}) ran inline and returned")
 
 
-async def seed_scenario(client: Client, timeline: Timeline, delay: float) -> None:
-    # RpcAsyncInitializeHandle: a handle made ahead of time, notified by an event.
+async def show_pending_call(client: Client, timeline: Timeline, delay: float) -> None:
+    """Start ``AsyncFunc(delay)``, call ``NonAsyncFunc`` while it is pending, then complete it."""
+    # A handle made ahead of time, told of the completion by an event.
     done = Event()
-    handle: AsyncCall[str] = AsyncCall(notify=done, user_info="seed")
+    handle: AsyncCall[str] = AsyncCall(notify=done, user_info="demo")
     call = client.call("demo.AsyncFunc", delay, handle=handle)
     timeline("client", f"AsyncFunc({delay:g}) called: handle {call.status().name}, notify=Event")
 
@@ -75,27 +82,22 @@ async def seed_scenario(client: Client, timeline: Timeline, delay: float) -> Non
     timeline("client", f"complete() -> {call.complete()!r}")
 
 
-async def run_demo(out: Callable[[str], None] = print, *, delay: float = 0.5, modes: bool = True) -> None:
-    """Serve the demo on a loopback port, run the seed's scenario, then every notification mode."""
+async def run_demo(out: Callable[[str], None] = print, *, delay: float = 0.5) -> None:
+    """Serve the demo on a loopback port and show an asynchronous call pending beside an ordinary one."""
     timeline = Timeline(out)
     server = Server()
-    service = DemoService(timeline)
-    server.register(service, namespace="demo")
+    server.register(DemoService(timeline), namespace="demo")
     await server.start("127.0.0.1", 0)
-    out(f"asyncrpc demo: server and client on 127.0.0.1:{server.port}")
+    out(f"asyncrpc demo: a server and a client on 127.0.0.1:{server.port}")
     out("")
-    out("The seed's scenario (an asynchronous call pending while a synchronous one completes):")
+    out("An asynchronous call stays pending while an ordinary call completes on the same connection:")
     try:
         async with connect("127.0.0.1", server.port) as client:
-            await seed_scenario(client, timeline, delay)
-            if modes:
-                from asyncrpc.modes_demo import run_modes_demo
-
-                service.verbose = False
-                out("")
-                out("Every notification mode in turn:")
-                await run_modes_demo(client, out)
+            await show_pending_call(client, timeline, delay)
     finally:
         await server.close(grace=1.0)
     out("")
     out("done.")
+    out("")
+    out("Every notification mode in turn (polling, an event, a callback, an APC, a completion port,")
+    out(f"a message pump): python {MODES_TOUR}, in a checkout of the asyncrpc source repository.")

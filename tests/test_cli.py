@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import asyncrpc
+from tests.cli_helpers import answer_http, peer
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "asyncrpc"]
@@ -87,7 +88,7 @@ async def test_call_prints_result_as_json(tcp_server: Served) -> None:
     code, out, err = await run_cli("call", tcp_server.address, "demo.AsyncFunc", "0.01")
     assert (code, err) == (0, "")
     assert json.loads(out) == "AsyncFunc finished after 0.01s"
-    code, out, _ = await run_cli("call", tcp_server.address, "demo.NonAsyncFunc", "hello")
+    code, out, _ = await run_cli("call", tcp_server.address, "demo.NonAsyncFunc", '"hello"')
     assert (code, json.loads(out)) == (0, None)
 
 
@@ -143,7 +144,7 @@ async def test_serve_and_call_on_unix_socket(tmp_path: Path) -> None:
     assert not Path(path).exists()
 
 
-def test_demo_prints_the_seed_timeline() -> None:
+def test_demo_prints_the_timeline_and_points_to_the_modes_tour() -> None:
     result = subprocess.run(
         [*CLI, "demo", "--delay", "0.2"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
@@ -158,7 +159,8 @@ def test_demo_prints_the_seed_timeline() -> None:
     ]
     positions = [next(i for i, line in enumerate(lines) if step in line) for step in steps]
     assert positions == sorted(positions), result.stdout
-    assert lines[-1] == "done."
+    assert "done." in lines
+    assert "python examples/modes_tour.py" in lines[-1]
 
 
 def test_help_names_every_command() -> None:
@@ -166,3 +168,37 @@ def test_help_names_every_command() -> None:
     assert result.returncode == 0
     for command in ("serve", "call", "demo", "bench"):
         assert command in result.stdout
+
+
+async def test_version_from_the_installed_command() -> None:
+    code, out, err = await run_cli("--version")
+    assert (code, out, err) == (0, f"asyncrpc {asyncrpc.__version__}\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("call", "127.0.0.1", "add", "1", "2"),
+            "error: '127.0.0.1' has no port: give HOST:PORT (e.g. 127.0.0.1:6000), "
+            "or the path of a Unix socket (./NAME for one in this directory)",
+        ),
+        (
+            ("serve", "nosuchmodule:X"),
+            "error: cannot import 'nosuchmodule': No module named 'nosuchmodule' "
+            "(asyncrpc serve looks in the current directory first, then on the Python path)",
+        ),
+    ],
+    ids=["call-without-port", "serve-unknown-module"],
+)
+async def test_mistakes_are_one_line_and_status_2(args: tuple[str, ...], line: str) -> None:
+    code, out, err = await run_cli(*args)
+    assert (code, out, err) == (2, "", line + "\n")
+
+
+async def test_http_server_is_one_line_without_the_librarys_warning() -> None:
+    async with peer(answer_http) as address:
+        code, out, err = await run_cli("call", address, "add", "1", "2")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {address} does not speak msgpack-rpc: ")
+    assert err.count("\n") == 1, err

@@ -1,14 +1,14 @@
-"""asyncrpc.modes_demo: every mode in turn, as ``asyncrpc demo`` shows it."""
+"""examples/modes_tour.py: every notification mode in turn, one line each."""
 
 from __future__ import annotations
 
 import asyncrpc
-from asyncrpc.modes_demo import run_modes_demo
+from examples.modes_tour import run_modes_tour
 
 
-async def test_modes_demo_shows_every_mode_one_line_each(client: asyncrpc.Client) -> None:
+async def test_modes_tour_shows_every_mode_one_line_each(client: asyncrpc.Client) -> None:
     lines: list[str] = []
-    await run_modes_demo(client, lines.append, delay=0.05)
+    await run_modes_tour(client, lines.append, delay=0.05)
     header, *modes = lines
     assert "NonAsyncFunc while it is pending" in header
     evidence = {
