@@ -45,7 +45,6 @@ import enum
 import logging
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
 
 from asyncrpc._loops import running_loop
@@ -54,13 +53,14 @@ from asyncrpc.errors import ConnectionLost, DeadlineExceeded, ProtocolError, Rem
 from asyncrpc.flow import PauseReason
 from asyncrpc.handle import OutgoingCalls
 from asyncrpc.incoming import IncomingCalls
+from asyncrpc.negotiated import Negotiated
 from asyncrpc.options import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
 from asyncrpc.wire import extensions as ext
 from asyncrpc.wire.codec import Decoder, Encoder
 from asyncrpc.wire.events import Notification, Request, Response
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["TRANSITIONS", "Connection", "ConnectionState", "Negotiated"]
+__all__ = ["TRANSITIONS", "Connection", "ConnectionState"]
 
 logger = logging.getLogger("asyncrpc")
 
@@ -103,37 +103,6 @@ TRANSITIONS: Final[dict[tuple[ConnectionState, str], ConnectionState]] = {
     (READY, "lost"): CLOSED,
     (CLOSING, "lost"): CLOSED,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Negotiated:
-    """What both ends agreed on in the hello. A plain peer agreed on nothing.
-
-    Attributes:
-        features: the extensions both ends speak.
-        max_message_size: the largest message the peer accepts, in bytes (our
-            own limit when the peer announced none).
-        cancel: the peer understands cancel notifications.
-        deadline: the peer understands deadlines sent with a request.
-        errors: the peer reads structured error maps.
-    """
-
-    features: frozenset[str]
-    max_message_size: int
-    cancel: bool
-    deadline: bool
-    errors: bool
-
-    @classmethod
-    def agree(cls, offered: frozenset[str], max_message_size: int) -> Negotiated:
-        features = offered & ext.FEATURES
-        return cls(
-            features,
-            max_message_size,
-            ext.FEATURE_CANCEL in features,
-            ext.FEATURE_DEADLINE in features,
-            ext.FEATURE_ERRORS in features,
-        )
 
 
 class _Transport(Protocol):
