@@ -1,0 +1,156 @@
+"""``asyncrpc call ADDRESS METHOD [JSON_ARG ...]``: one call, its result printed as JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from asyncrpc.cli.errors import CommandError, ExitStatus, reason, shorten
+from asyncrpc.connector import Connector, connect
+from asyncrpc.errors import (
+    ConnectionLost,
+    DeadlineExceeded,
+    EncodeError,
+    ProtocolError,
+    RemoteError,
+    RPCError,
+)
+
+__all__ = ["call", "make_connector", "parse_address", "parse_args", "to_json"]
+
+
+def to_json(value: Any) -> Any:
+    """msgpack values JSON cannot hold, in a readable form."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # A msgpack str whose bytes are not UTF-8 (Neovim sends a Latin-1
+            # buffer's text so) is decoded with lone surrogates: show its
+            # bytes, as for any bin that is not UTF-8, rather than fail to print.
+            value = value.encode("utf-8", "surrogateescape")
+        else:
+            return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, tuple) and hasattr(value, "code") and hasattr(value, "data"):  # msgpack.ExtType
+        return {"ext": value.code, "data": base64.b64encode(value.data).decode("ascii")}
+    if isinstance(value, dict):
+        return {_json_key(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return value
+
+
+def _json_key(key: Any) -> str | int | float | bool | None:
+    if key is None or isinstance(key, str | int | float | bool):
+        return key  # json.dumps writes these as keys itself
+    converted = to_json(key)
+    return converted if isinstance(converted, str) else json.dumps(converted, default=repr)
+
+
+def parse_address(address: str) -> dict[str, Any]:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or a socket path, as keyword arguments for ``connect()``."""
+    if "/" in address or address.endswith(".sock"):
+        return {"path": address}
+    host, colon, port = address.rpartition(":")
+    if not colon:
+        raise CommandError(
+            f"{address!r} has no port: give HOST:PORT (e.g. 127.0.0.1:6000), "
+            "or the path of a Unix socket (./NAME for one in this directory)"
+        )
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise CommandError(f"write an IPv6 address in brackets, e.g. [::1]:6000, not {address!r}")
+    if not (port.isascii() and port.isdigit()):
+        raise CommandError(f"bad port {port!r} in {address!r}: give HOST:PORT with a port from 1 to 65535")
+    return {"host": host or "127.0.0.1", "port": int(port)}
+
+
+def make_connector(address: str, connect_timeout: float) -> Connector:
+    """The validated connection options for ``address``; nothing is opened yet."""
+    try:
+        # The hello is part of connecting: a peer that answers nothing within
+        # connect_timeout is not one we can talk to. The probe starts after the
+        # socket connects, so with the same timeout it never gives up first and
+        # hands a silent peer our call to wait --timeout more for.
+        return connect(
+            **parse_address(address), connect_timeout=connect_timeout, hello_timeout=connect_timeout
+        )
+    except ValueError as exc:
+        raise CommandError(f"bad address {address!r}: {exc}") from None
+
+
+def parse_args(texts: Sequence[str], *, raw: bool) -> list[Any]:
+    if raw:
+        return list(texts)
+    params: list[Any] = []
+    for number, text in enumerate(texts, 1):
+        try:
+            params.append(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise CommandError(
+                f"argument {number} is not valid JSON: {exc.msg} at character {exc.pos} in "
+                f"{shorten(text)!r} (write a string as '\"text\"', "
+                "or use --raw to send arguments as plain strings)"
+            ) from None
+    return params
+
+
+def _lost(address: str, exc: ConnectionLost, *, connecting: bool) -> CommandError:
+    """What a dropped connection tells the user, by when and why it dropped."""
+    cause = exc.__cause__
+    if isinstance(cause, ProtocolError):
+        return CommandError(
+            f"{address} does not speak msgpack-rpc: what it sent is not a msgpack-rpc message ({cause})"
+        )
+    if connecting:
+        return CommandError(f"{address} closed the connection without answering: is it a msgpack-rpc server?")
+    return CommandError(
+        f"the connection to {address} was lost before the reply came ({exc})", ExitStatus.NO_REPLY
+    )
+
+
+async def call(connector: Connector, method: str, params: list[Any], *, timeout: float, notify: bool) -> int:
+    address = connector.options.address
+    try:
+        client = await connector
+    # TimeoutError and (perhaps) ConnectionLost are OSErrors too: the specific ones first.
+    except TimeoutError:
+        raise CommandError(
+            f"no reply from {address} within {connector.options.connect_timeout:g}s: "
+            "is it a msgpack-rpc server? (--connect-timeout S waits longer)"
+        ) from None
+    except ConnectionLost as exc:
+        raise _lost(address, exc, connecting=True) from None
+    except OSError as exc:
+        raise CommandError(f"cannot connect to {address}: {reason(exc)} (is the server running?)") from None
+    async with client:
+        try:
+            if notify:
+                client.notify(method, *params)
+                return ExitStatus.OK
+            call = client.call(method, *params, timeout=timeout)
+        except EncodeError as exc:
+            raise CommandError(f"the arguments cannot be sent as MessagePack: {exc}") from None
+        try:
+            result = await call
+        except RemoteError as exc:
+            raise CommandError(str(exc), ExitStatus.REMOTE_ERROR) from None  # already "Type: message"
+        except DeadlineExceeded:
+            raise CommandError(
+                f"no reply to {method!r} from {address} within {timeout:g}s (--timeout S waits longer)",
+                ExitStatus.NO_REPLY,
+            ) from None
+        except ConnectionLost as exc:
+            raise _lost(address, exc, connecting=False) from None
+        except RPCError as exc:
+            raise CommandError(f"{type(exc).__name__}: {exc}", ExitStatus.REMOTE_ERROR) from None
+    print(json.dumps(to_json(result), ensure_ascii=False, default=repr))
+    return ExitStatus.OK

@@ -1,0 +1,162 @@
+"""``asyncrpc serve MODULE:OBJECT``: load the object, listen, serve until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import importlib
+import inspect
+import os
+import signal
+import socket
+import stat
+import sys
+from typing import Any
+
+from asyncrpc.cli.errors import CommandError, ExitStatus, bracket, reason
+from asyncrpc.server import Server
+
+__all__ = ["load_target", "register_target", "serve"]
+
+
+def _import(module_name: str) -> Any:
+    # Like `python -m`, look in the current directory first.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            raise CommandError(
+                f"cannot import {module_name!r}: {exc} (asyncrpc serve looks in the current "
+                "directory first, then on the Python path)"
+            ) from None
+        # The module exists; something it imports does not.
+        raise CommandError(f"cannot import {module_name!r}: it raised ModuleNotFoundError: {exc}") from None
+    except Exception as exc:  # whatever the module's own code raises while it is imported
+        raise CommandError(f"cannot import {module_name!r}: it raised {type(exc).__name__}: {exc}") from None
+
+
+def load_target(spec: str) -> Any:
+    """``package.module:attr.path`` (or just a module) to the object it names."""
+    module_name, colon, attr_path = spec.partition(":")
+    parts = attr_path.split(".") if colon else []
+    if not module_name or not all(parts):
+        raise CommandError(f"expected MODULE:OBJECT (e.g. examples.demo_service:Demo), not {spec!r}")
+    target = _import(module_name)
+    for depth, part in enumerate(parts):
+        where = f"{module_name}:{'.'.join(parts[:depth])}" if depth else f"module {module_name!r}"
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise CommandError(
+                f"{where} has no attribute {part!r} "
+                "(MODULE:OBJECT names a class, object or function in MODULE)"
+            ) from None
+        except Exception as exc:  # a property or a module __getattr__ that fails
+            raise CommandError(f"cannot get {part!r} from {where}: {type(exc).__name__}: {exc}") from None
+    return target
+
+
+def register_target(server: Server, target: Any, namespace: str | None, spec: str) -> list[str]:
+    """Serve ``target``'s public methods; returns their names."""
+    if inspect.isclass(target):
+        try:
+            target = target()
+        except Exception as exc:
+            raise CommandError(
+                f"cannot create {spec}(): {type(exc).__name__}: {exc} (serve instantiates a class "
+                "with no arguments; name an instance or a function instead)"
+            ) from None
+    elif inspect.isfunction(target) or inspect.isbuiltin(target):
+        name = f"{namespace}.{target.__name__}" if namespace else target.__name__
+        server.register_function(target, name)
+        return [name]
+    elif not inspect.ismodule(target) and type(target).__module__ == "builtins":
+        # A str or a dict has public methods too, but serving them is never what was meant.
+        raise CommandError(f"{spec} is a {type(target).__name__}, not a class, object, function or module")
+    try:
+        return server.register(target, namespace)
+    except ValueError:
+        raise CommandError(
+            f"{spec} has no public methods to serve (names starting with '_' are never served)"
+        ) from None
+    except TypeError as exc:
+        raise CommandError(f"cannot serve {spec}: {exc}") from None
+
+
+def _listen_hint(exc: OSError, unix: bool) -> str:
+    if isinstance(exc, socket.gaierror):
+        return " (check --host)"
+    if exc.errno == errno.EADDRINUSE:
+        if unix:
+            return " (remove the file if nothing uses it, or choose another path)"
+        return " (is another server running there? choose another --port, or --port 0 for a free one)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return " (--host must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0)"
+    if exc.errno == errno.EACCES:
+        return " (check the directory's permissions)" if unix else " (ports below 1024 need privileges)"
+    if exc.errno == errno.ENOENT and unix:
+        return " (the socket's directory must exist)"
+    return ""
+
+
+def _refuse_live_socket(path: str) -> None:
+    """Fail if a server already listens on the Unix socket ``path``.
+
+    Binding there would first remove the file (asyncio and uvloop clear stale
+    sockets that way), silently cutting off the server that uses it.
+    """
+    try:
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return  # nothing there, or a plain file: bind() itself says what is wrong
+    except OSError:
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)  # connecting to a local socket answers at once
+        try:
+            probe.connect(path)
+        except OSError:
+            return  # a stale socket left by a server that is gone: binding replaces it
+    raise CommandError(f"cannot listen on {path}: a server is already listening there (choose another path)")
+
+
+async def _listen(server: Server, args: argparse.Namespace) -> str:
+    """Start listening as the options say; returns where, for the banner."""
+    unix: str | None = args.unix
+    host: str = args.host or "127.0.0.1"
+    where = unix if unix is not None else f"{bracket(host)}:{args.port}"
+    try:
+        if unix is not None:
+            _refuse_live_socket(unix)
+            await server.start(path=unix)
+        else:
+            await server.start(host, args.port)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {where}: {reason(exc)}{_listen_hint(exc, unix is not None)}"
+        ) from None
+    except ValueError as exc:  # e.g. a NUL byte in a path or a host
+        raise CommandError(f"cannot listen on {where!r}: {exc}") from None
+    return unix if unix is not None else f"{bracket(host)}:{server.port}"
+
+
+async def serve(args: argparse.Namespace) -> int:
+    server = Server()
+    # The object is made on the running loop: its __init__ may make tasks or futures.
+    names = register_target(server, load_target(args.target), args.namespace, args.target)
+    where = await _listen(server, args)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    engine = type(loop).__module__.split(".")[0]
+    print(f"asyncrpc: serving {len(names)} methods on {where} ({engine})", flush=True)
+    for name in names:
+        print(f"  {name}", flush=True)
+    await stop.wait()
+    print(f"asyncrpc: shutting down (grace {args.grace:g}s)", flush=True)
+    await server.close(grace=args.grace)
+    return ExitStatus.OK
