@@ -16,6 +16,7 @@ import pytest
 
 import asyncrpc
 from tests.cli_helpers import answer_http, peer
+from tests.rawpeer import RawPeer, pack
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "asyncrpc"]
@@ -28,11 +29,11 @@ class Served:
     banner: list[str]
 
 
-async def start_serving(*extra: str) -> Served:
+async def start_serving(*extra: str, target: str = "examples.demo_service:Demo") -> Served:
     process = await asyncio.create_subprocess_exec(
         *CLI,
         "serve",
-        "examples.demo_service:Demo",
+        target,
         "--namespace",
         "demo",
         *extra,
@@ -123,6 +124,33 @@ async def test_sigterm_lets_in_flight_calls_finish(tcp_server: Served) -> None:
     code, out = await stop(tcp_server, None)
     assert code == 0
     assert "shutting down" in out
+
+
+async def test_sigterm_ends_within_the_grace_when_a_peer_does_not_read() -> None:
+    served = await start_serving("--port", "0", "--grace", "0.5", target="tests.services:Demo")
+    _, port = served.address.split(":")
+    peer = await RawPeer.connect(int(port))
+    try:
+        # 300 echoes of 64 KiB: replies that fill every buffer between us, never read.
+        # The server stops reading once its replies back up, so sending them all
+        # blocks: keep sending in the background.
+        blob = b"x" * 65536
+        requests = b"".join(pack([0, msgid, "demo.echo", [blob]]) for msgid in range(300))
+        sending = asyncio.ensure_future(peer.send(requests))
+        async with asyncrpc.connect("127.0.0.1", int(port)) as other:
+            assert await other.call("demo.echo", "up") == "up"  # serving, and reading our requests
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        code, out = await stop(served)
+        sending.cancel()
+        assert code == 0
+        assert "shutting down" in out
+        assert loop.time() - started < 0.5 + 3.0  # the grace, a moment, and process exit
+    finally:
+        peer.close()
+        if served.process.returncode is None:
+            served.process.kill()
+            await served.process.wait()
 
 
 async def test_sigint_exits_cleanly(tcp_server: Served) -> None:
