@@ -162,7 +162,7 @@ class Connection(asyncio.Protocol):
         self._lost: ConnectionLost | None = None
         self._protocol_error: ProtocolError | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
-        self._abort_reason: str | None = None
+        self._end_reason: str | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self.outgoing = OutgoingCalls(self, max_pending=max_pending)
         self.incoming = IncomingCalls(self, dispatcher, max_inflight=max_inflight, extensions=extensions)
@@ -246,8 +246,12 @@ class Connection(asyncio.Protocol):
                     f"peer closed the connection in the middle of a message ({unread} bytes unread)"
                 )
             )
+        elif self._end_reason is None and self._state is not CLOSING:
+            self._end_reason = "connection closed by peer"
         # Close our side too, bounded like any close: a peer that half-closed
         # and stopped reading cannot keep the socket open with our replies.
+        # (A FIN is taken as the client going away, as it nearly always is: its
+        # handlers are cancelled and see CLIENT_DISCONNECT.)
         self.close()
         return True  # close() has closed the transport; asyncio must not again
 
@@ -260,8 +264,8 @@ class Connection(asyncio.Protocol):
             self._abort_timer.cancel()
             self._abort_timer = None
         cause: BaseException | None = self._protocol_error or exc
-        if self._abort_reason is not None:
-            reason = self._abort_reason
+        if self._end_reason is not None:
+            reason = self._end_reason
         elif closed_by_us and cause is None:
             reason = "connection closed"
         else:
@@ -456,8 +460,8 @@ class Connection(asyncio.Protocol):
         if transport is None:
             return
         unsent = transport.get_write_buffer_size()
-        self._abort_reason = f"connection closed ({unsent} bytes the peer did not read within {delay:g}s)"
-        logger.info("asyncrpc: %s: %s; aborted", self.get_extra_info("peername"), self._abort_reason)
+        self._end_reason = f"connection closed ({unsent} bytes the peer did not read within {delay:g}s)"
+        logger.info("asyncrpc: %s: %s; aborted", self.get_extra_info("peername"), self._end_reason)
         transport.abort()
 
     def abort(self) -> None:

@@ -122,3 +122,28 @@ async def test_concurrent_drains_all_return(blob_server: asyncrpc.Server) -> Non
         async with asyncio.timeout(5):
             await asyncio.gather(first, second)
         assert await call == "done"
+
+
+async def test_calls_to_a_peer_that_closed_fail_at_once_saying_so() -> None:
+    accepted: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accepted.put(writer)
+
+    half = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    try:
+        port = int(half.sockets[0].getsockname()[1])
+        client = await asyncrpc.connect("127.0.0.1", port, extensions=False)
+        call = client.call("never.answered")
+        writer = await accepted.get()
+        writer.write_eof()  # the peer's last byte; it does not even read what we send
+        async with asyncio.timeout(5):
+            with pytest.raises(asyncrpc.ConnectionLost, match="closed by peer"):
+                await call
+        with pytest.raises(asyncrpc.ConnectionLost):
+            client.call("after")
+        await client.close()
+        writer.close()
+    finally:
+        half.close()
+        await half.wait_closed()
