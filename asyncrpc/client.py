@@ -23,6 +23,8 @@ class Client:
     """One end of a msgpack-rpc connection, seen from the code that calls.
 
     Made by :func:`~asyncrpc.connect` (or, on a server, ``current_call().peer``).
+    Use it on the event loop it belongs to; from plain threads use
+    :mod:`asyncrpc.sync`. ``async with`` closes it on the way out.
     """
 
     __slots__ = ("_calls", "_connection")
@@ -111,7 +113,16 @@ class Client:
         self._connection.incoming.register_function(fn, name)
 
     async def close(self) -> None:
-        """Close the connection; calls still pending fail with ``ConnectionLost``. Idempotent."""
+        """Close the connection and wait until the socket is gone. Idempotent.
+
+        No new call can be made once it starts. What is queued is still sent,
+        for up to the connection's ``close_timeout`` (5 seconds by default,
+        see :class:`~asyncrpc.ConnectOptions`); what a peer that does not read
+        has not taken by then is dropped and the socket aborted, so this
+        returns within ``close_timeout`` whatever the peer does. Calls still
+        pending then fail with :class:`~asyncrpc.ConnectionLost`, whose
+        message says whether bytes were dropped.
+        """
         self._connection.close()
         await self._connection.wait_closed()
 
@@ -133,7 +144,14 @@ class Client:
 
 
 class StubMethod:
-    """A remote method bound to a client; calling it starts a call."""
+    """A remote method bound to a client; calling it starts a call.
+
+    ``stub_method(*args)`` is ``client.call(name, *args, **options)`` and
+    returns the same :class:`~asyncrpc.AsyncCall`.
+
+    Attributes:
+        name: the full remote method name (``"demo.AsyncFunc"``).
+    """
 
     __slots__ = ("_client", "_options", "name")
 

@@ -24,7 +24,13 @@ __all__ = ["Connector", "connect", "open_client"]
 
 class Connector:
     """What :func:`connect` returns: ``await`` it for a :class:`Client`, or use
-    it with ``async with`` to have the client closed at the end."""
+    it with ``async with`` to have the client closed at the end.
+
+    Making one does no I/O (the options were already checked); each
+    ``await`` opens a connection of its own. Awaiting it, or entering it,
+    raises what :func:`connect` documents for that moment: ``TimeoutError``
+    or ``OSError``.
+    """
 
     __slots__ = ("_client", "_options")
 
@@ -72,6 +78,22 @@ def connect(
     ``await connect(...)`` gives a :class:`Client`; ``async with connect(...)
     as client`` also closes it. The options are those of
     :class:`~asyncrpc.ConnectOptions`, checked here, before any I/O.
+
+    Args:
+        host: TCP host name or address.
+        port: TCP port.
+        path: a Unix socket path, instead of ``host`` and ``port``.
+        limits: decoder limits (:class:`~asyncrpc.Limits`); the
+            ``max_message_size`` is announced to the peer.
+        max_pending: our calls that may wait for replies at once.
+        max_inflight: the peer's calls to us that may run at once.
+        extensions: probe the peer for asyncrpc's extensions.
+        connect_timeout: seconds for the socket connect and the hello together.
+        hello_timeout: seconds to wait for the hello's answer.
+        close_timeout: seconds ``client.close()`` gives queued bytes to leave.
+
+    Returns:
+        A :class:`Connector`, to ``await`` or to use with ``async with``.
 
     Raises:
         ValueError: a missing or contradictory address, or an option out of range

@@ -44,6 +44,13 @@ RPC_S_CALL_TIMEOUT = 1460  # ERROR_TIMEOUT
 class RPCError(Exception):
     """Base class of every error asyncrpc raises on purpose.
 
+    ``except asyncrpc.RPCError`` catches them all. Subclasses that are also a
+    built-in exception (:class:`ConnectionLost` a :class:`ConnectionError`,
+    :class:`DeadlineExceeded` a :class:`TimeoutError`, :class:`EncodeError`
+    a :class:`TypeError`, :class:`MessageTooLarge` a :class:`ValueError`,
+    :class:`AlreadyCompleted` a :class:`RuntimeError`) are caught by code
+    written for those too.
+
     Attributes:
         code: the Windows RPC status code for the same situation, where there is one.
         raw: for an error that came from the peer, its error object exactly as
@@ -69,7 +76,7 @@ class EncodeError(RPCError, TypeError):
     """A value given to a call cannot be encoded as MessagePack.
 
     Raised at the call site, before anything is sent; no notification is
-    delivered for the call (behaviour 2).
+    ever delivered for the call. Also a :class:`TypeError`.
     """
 
 
@@ -92,13 +99,24 @@ class CallPending(RPCError):
 
 
 class AlreadyCompleted(RPCError, RuntimeError):
-    """A server-side completion token was completed or aborted a second time."""
+    """A server-side completion token was used a second time. Also a :class:`RuntimeError`.
+
+    Raised by :meth:`~asyncrpc.CompletionToken.complete`,
+    :meth:`~asyncrpc.CompletionToken.abort` or
+    :meth:`~asyncrpc.CompletionToken.fail` after the first of them; nothing
+    more is sent (``RPC_S_INVALID_ASYNC_CALL``).
+    """
 
     code = RPC_S_INVALID_ASYNC_CALL
 
 
 class TooManyPendingCalls(RPCError):
-    """The connection already has its limit of pending calls; raised at the call site."""
+    """The connection already has ``max_pending`` calls of ours waiting for replies.
+
+    Raised at the call site; nothing is sent. Calls that ended locally while
+    the peer may still answer them (an abortive cancel, a deadline) count
+    until that answer comes.
+    """
 
 
 class CallCancelled(RPCError):
@@ -122,25 +140,36 @@ class ConnectionLost(RPCError, ConnectionError):
     Also a :class:`ConnectionError` (an :class:`OSError`), as a dropped socket
     is everywhere else in Python. ``__cause__`` is the error that ended the
     connection, when there was one (a :class:`ProtocolError` for bad bytes).
+    The message says what happened: ``"connection closed"``, ``"connection
+    closed by peer"``, ``"connection lost: ..."``, or, when ``close()`` had to
+    abort a socket whose peer did not read, how many bytes were dropped.
     """
 
     code = RPC_S_CALL_FAILED
 
 
 class MessageTooLarge(RPCError, ValueError):
-    """A message is larger than the receiving side accepts.
+    """A message is larger than the receiving side accepts. Also a :class:`ValueError`.
 
     Raised at the call site when the encoded request (or notification) is
-    larger than the peer's limit: the one it announced when the connection
-    was set up, or this side's own ``Limits.max_message_size`` for a peer
-    that announces none. Nothing is sent and the connection stays usable.
-    A handler whose result is too large for the peer answers with this error
-    instead.
+    larger than the peer's limit: the one it announced in the hello, or this
+    side's own ``Limits.max_message_size`` for a peer that announces none.
+    Nothing is sent and the connection stays usable.
+
+    It is also a call's outcome: a reply that would be larger than the
+    caller accepts is replaced, on the answering side, by this error, so the
+    caller gets ``MessageTooLarge`` instead of a connection closed over an
+    oversized message.
     """
 
 
 class RemoteError(RPCError):
     """The peer answered the call with an error.
+
+    Reading a peer's error object never fails: whatever its shape, the call
+    ends with a ``RemoteError`` (or the class registered for its type name),
+    and an object that cannot be read at all still gives a ``RemoteError``
+    describing it, with the object itself in ``raw``.
 
     Attributes:
         type: the remote exception's type name (``"ValueError"``), or a name

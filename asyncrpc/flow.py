@@ -12,7 +12,15 @@ class PauseReason(enum.Enum):
 
     A connection reads again only when no reason is left: a handler finishing
     (under the in-flight limit again) never resumes reading that a full write
-    buffer paused, nor the other way round.
+    buffer paused, nor the other way round. ``connection.pause_reasons`` says
+    which hold now.
+
+    Attributes:
+        WRITE_BUFFER_FULL: the peer is not reading what we send: the
+            transport's write buffer passed its high-water mark. Ends when it
+            drains below the low-water mark.
+        IN_FLIGHT_LIMIT: ``max_inflight`` of the peer's requests and
+            notifications are running. Ends when one of them finishes.
     """
 
     WRITE_BUFFER_FULL = "the peer is not reading what we send"

@@ -99,9 +99,22 @@ class AsyncCall(Generic[T]):
             :mod:`asyncrpc.notify`, or ``None`` to just ``await`` the call.
         user_info: anything; kept on the handle for the caller (``UserInfo``).
 
+    Attributes:
+        user_info: the caller's own value (``RPC_ASYNC_STATE.UserInfo``);
+            asyncrpc never reads it, and :meth:`reset` keeps it. May be set
+            at any time.
+        last_event: the :class:`~asyncrpc.AsyncEvent` of the last
+            notification (``RPC_ASYNC_STATE.Event``): ``None`` until the call
+            finishes, then ``AsyncEvent.CALL_COMPLETE``.
+        method: the remote method name of the current call, ``None`` before
+            the handle is used (and after :meth:`reset`).
+
     ``await call`` gives the result or raises the call's error. See the
     "Calls and handles" page of the docs for the Windows RPC names each
     member stands for.
+
+    Raises:
+        TypeError: ``notify`` is not a notification mode.
     """
 
     __slots__ = (

@@ -13,6 +13,9 @@ __all__ = ["Negotiated"]
 class Negotiated:
     """What both ends agreed on in the hello. A plain peer agreed on nothing.
 
+    ``client.connection.negotiated``; read it, never build one. Until the
+    hello is answered (and for a plain peer, always) ``features`` is empty.
+
     Attributes:
         features: the extensions both ends speak.
         max_message_size: the largest message the peer accepts, in bytes (our
@@ -30,6 +33,10 @@ class Negotiated:
 
     @classmethod
     def agree(cls, offered: frozenset[str], max_message_size: int) -> Negotiated:
+        """What to use with a peer that offered ``offered`` and accepts ``max_message_size`` bytes.
+
+        Features asyncrpc does not know are left out.
+        """
         features = offered & ext.FEATURES
         return cls(
             features,

@@ -57,28 +57,40 @@ def _check_count(name: str, value: int) -> None:
 class ConnectOptions:
     """Where to connect and how; every field is checked when the object is made.
 
+    :func:`asyncrpc.connect` and :func:`asyncrpc.sync.connect` take these
+    fields as keyword arguments (``host`` and ``port`` also positionally) and
+    build one; :attr:`asyncrpc.Connector.options` is the result.
+
     Attributes:
         host: TCP host name or address (with ``port``).
-        port: TCP port (with ``host``).
+        port: TCP port, 1 to 65535 (with ``host``).
         path: a Unix socket path, instead of ``host`` and ``port``.
-        limits: what the peer may make us allocate (:class:`~asyncrpc.Limits`).
+        limits: what the peer may make us allocate (:class:`~asyncrpc.Limits`);
+            its ``max_message_size`` is also announced to the peer in the hello.
         max_pending: our calls pending at once before ``call()`` raises
-            :class:`~asyncrpc.TooManyPendingCalls`.
-        max_inflight: the peer's calls to us (requests and notifications,
-            through ``register_function``) running at once; more wait unread.
+            :class:`~asyncrpc.TooManyPendingCalls` (default 1,000,000).
+        max_inflight: the peer's calls to us (requests and notifications to
+            what we registered with ``register_function``) running at once as
+            tasks or threads (default 10,000); beyond it the connection stops
+            reading, and what comes next waits unread.
         extensions: probe the peer for asyncrpc's extensions (cancel,
-            deadline, structured errors, message limits). A plain
-            msgpack-rpc peer answers the probe with an error and is then
+            deadline, structured errors, message limits); default ``True``. A
+            plain msgpack-rpc peer answers the probe with an error and is then
             spoken to in plain msgpack-rpc only.
         connect_timeout: seconds for the whole of ``connect()``: the socket
-            connect and the hello. ``None`` waits as long as the OS does.
+            connect and the hello (default 10.0). ``None`` waits as long as
+            the OS does.
         hello_timeout: seconds to wait for the hello's answer before treating
-            the peer as a plain msgpack-rpc peer.
+            the peer as a plain msgpack-rpc peer (default 5.0).
         close_timeout: seconds ``close()`` waits for queued bytes to leave
-            before it drops them and aborts the socket.
+            before it drops them and aborts the socket (default 5.0).
 
     Raises:
-        ValueError: a missing or contradictory address, or an option out of range.
+        ValueError: a missing or contradictory address, or an option out of
+            range (a port outside 1-65535, a count below 1, a timeout that is
+            not a positive finite number).
+        TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or
+            ``extensions`` is not a bool.
     """
 
     host: str | None = None

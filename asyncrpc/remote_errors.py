@@ -35,13 +35,16 @@ from asyncrpc.errors import (
 
 __all__ = ["ERROR_TYPES", "error_from_wire", "error_to_wire", "register_error_type"]
 
-# Remote type names that become a specific local class.
 ERROR_TYPES: Final[dict[str, type[RPCError]]] = {
     "MethodNotFound": MethodNotFound,
     "CallCancelled": CallCancelled,
     "DeadlineExceeded": DeadlineExceeded,
     "MessageTooLarge": MessageTooLarge,
 }
+"""Remote type names that become a specific local class; :func:`register_error_type` adds to it.
+
+Every other type name gives a :class:`~asyncrpc.RemoteError` with that ``type``.
+"""
 
 # Neovim's error types (``ErrorType`` in its API): 0 Exception, 1 Validation.
 _NEOVIM_TYPES: Final = {0: "Exception", 1: "Validation"}
@@ -73,7 +76,15 @@ def error_type_name(exc: BaseException) -> str:
 
 
 def error_to_wire(exc: BaseException, *, structured: bool, code: int | None = None) -> Any:
-    """The error object for ``exc``, in the shape the peer understands."""
+    """The error object for ``exc``, in the shape the peer understands.
+
+    Args:
+        exc: the exception to send.
+        structured: the peer negotiated the ``errors`` extension: send a map
+            ``{"type", "message", "code"?, "data"?}``; else ``[code, "Type: message"]``.
+        code: an error code to send; default the ``code`` of a
+            :class:`~asyncrpc.RemoteError` raised with one.
+    """
     name = error_type_name(exc)
     message = exc.message if isinstance(exc, RemoteError) else str(exc)
     if code is None and isinstance(exc, RemoteError) and isinstance(exc.code, int):
@@ -119,7 +130,13 @@ _describe: Final = _bounded_repr().repr
 
 
 def error_from_wire(raw: Any) -> RPCError:
-    """The exception for an error object received from a peer, whatever its shape; never raises."""
+    """The exception for an error object received from a peer, whatever its shape; never raises.
+
+    The object is kept as the exception's ``raw``. One that cannot be read
+    at all (or a registered class that fails to build from it) gives a
+    :class:`~asyncrpc.RemoteError` whose message describes it, in at most a
+    few hundred characters.
+    """
     try:
         return _from_wire(raw)
     except Exception as exc:

@@ -28,12 +28,17 @@ class Server:
 
     Args:
         limits: decoder limits for every connection (:class:`~asyncrpc.Limits`).
-        max_inflight: calls one connection may have running before the server
-            stops reading from it (backpressure, not an error).
+        max_inflight: the peer's requests and notifications that may run at
+            once on one connection (tasks, worker threads, deferred replies;
+            default 10,000). At the limit the server stops reading from that
+            connection, and what the peer sends next waits unread until one
+            finishes: backpressure, not an error.
         max_pending: calls the server may have pending on one connection when
-            it calls the client back (``current_call().peer``).
+            it calls the client back (``current_call().peer``); default
+            1,000,000.
         extensions: answer asyncrpc's extension probe (cancel, deadline,
-            structured errors). Plain msgpack-rpc clients never notice either way.
+            structured errors, message limits). Plain msgpack-rpc clients never
+            notice either way.
 
     Example::
 
@@ -104,7 +109,15 @@ class Server:
         path: str | None = None,
         backlog: int = 1024,
     ) -> None:
-        """Start listening on ``host:port`` (port 0 picks a free one), or on the Unix socket ``path``."""
+        """Start listening on ``host:port`` (port 0 picks a free one), or on the Unix socket ``path``.
+
+        ``host`` defaults to ``127.0.0.1``.
+
+        Raises:
+            RuntimeError: the server was started already.
+            ValueError: both ``host`` and ``path`` were given.
+            OSError: the address cannot be listened on (in use, no permission).
+        """
         if self._server is not None:
             raise RuntimeError("server already started")
         loop = asyncio.get_running_loop()
@@ -137,6 +150,7 @@ class Server:
 
     @property
     def is_serving(self) -> bool:
+        """True while the server accepts connections: started, and not closing."""
         return self._server is not None and self._server.is_serving() and self._closing is None
 
     async def serve_forever(self) -> None:
@@ -149,11 +163,16 @@ class Server:
     async def close(self, grace: float = 5.0) -> None:
         """Stop accepting, let calls in flight finish for up to ``grace`` seconds, then close.
 
-        New requests on open connections get an ``Unavailable`` error during
-        the grace period (new notifications are dropped). Returns within the
-        grace and a moment more, even when a client does not read: what it
-        has not taken by then is dropped and its socket aborted. Idempotent:
-        later calls wait for the first to end.
+        What is waited for: handler tasks and worker threads, deferred calls,
+        and notification handlers still running. During the grace, new
+        requests on open connections get an ``Unavailable`` error and new
+        notifications are dropped. Then every connection is closed; its
+        clients' pending calls fail with :class:`~asyncrpc.ConnectionLost`.
+
+        Returns within the grace and a moment (0.1 s) more, even when a client
+        does not read: what it has not taken by then is dropped and its
+        socket aborted. A warning is logged if calls were still running when
+        the grace ran out. Idempotent: later calls wait for the first to end.
         """
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close(grace))

@@ -74,7 +74,19 @@ def current_call() -> ServerCall:
 
 
 class ServedState(enum.Enum):
-    """Where a served call is in its life; see the module's theory of operation."""
+    """Where a served call is in its life (:attr:`ServerCall.state`).
+
+    A call starts ``RUNNING`` and ends ``ANSWERED`` or ``ORPHANED``; each
+    step is in the module's table, so the reply goes out at most once.
+
+    Attributes:
+        RUNNING: the handler is running (or has returned and the reply is
+            being sent).
+        DEFERRED: the handler called :meth:`ServerCall.defer`; a
+            :class:`CompletionToken` will send the reply.
+        ANSWERED: the reply (result or error) was sent.
+        ORPHANED: the client went away before the reply; nothing can be sent.
+    """
 
     RUNNING = "running"
     DEFERRED = "deferred"
@@ -105,7 +117,7 @@ Listener = Callable[["ServerCall", AsyncEvent], object]
 
 
 class ServerCall:
-    """One request being answered.
+    """One request being answered; :func:`current_call` gives it to the handler.
 
     Attributes:
         method: the method name called.
@@ -175,8 +187,10 @@ class ServerCall:
     def peer(self) -> Client:
         """A client for calling back the peer that made this call, on the same connection.
 
-        What is registered on it (``peer.register_function(...)``) is answered
-        on this connection only.
+        What is registered on it (``peer.register_function(...)``,
+        ``peer.register(...)``) is answered on this connection only, and a
+        name registered there hides the server's method of the same name
+        for this connection. The server's other connections never see it.
         """
         return self._calls.peer
 

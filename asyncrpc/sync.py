@@ -50,7 +50,16 @@ __all__ = ["SyncCall", "SyncClient", "connect", "pending_apcs", "queue_apc", "sl
 
 
 class SyncCall:
-    """A call handle for threads: the members of :class:`~asyncrpc.AsyncCall`, with blocking waits."""
+    """A call handle for threads: the members of :class:`~asyncrpc.AsyncCall`, with blocking waits.
+
+    Returned by :meth:`SyncClient.start`. The outcome lives on the handle, so
+    a wait that is interrupted (a timeout, Ctrl-C) loses nothing: a later
+    :meth:`wait`, :meth:`result` or :meth:`complete` still gets it.
+
+    Attributes:
+        call: the :class:`~asyncrpc.AsyncCall` underneath (use its awaitable
+            side only on the client's loop).
+    """
 
     __slots__ = ("_done", "_portal", "call")
 
@@ -73,33 +82,45 @@ class SyncCall:
 
     @property
     def last_event(self) -> AsyncEvent | None:
+        """The event of the last notification: ``None`` until the call finishes, then
+        ``AsyncEvent.CALL_COMPLETE``."""
         return self.call.last_event
 
     @property
     def msgid(self) -> int | None:
+        """The msgpack-rpc message id of the current call, or ``None`` before it starts."""
         return self.call.msgid
 
     @property
     def notify(self) -> Notifier | None:
+        """The notification mode the call delivers to (``None``: none)."""
         return self.call.notify
 
     @property
     def cancel_requested(self) -> bool:
+        """True once :meth:`cancel` was called while the call was pending."""
         return self.call.cancel_requested
 
     @property
     def method(self) -> str | None:
+        """The remote method name, or ``None`` before the handle is used."""
         return self.call.method
 
     def status(self) -> CallStatus:
-        """Never blocks, never raises."""
+        """The call's :class:`~asyncrpc.CallStatus` (``RpcAsyncGetCallStatus``); never blocks or raises."""
         return self.call.status()
 
     def done(self) -> bool:
+        """True once the call finished, whatever the outcome; never blocks."""
         return self.call.done()
 
     def complete(self) -> Any:
-        """The result now; raises ``CallPending`` if the call has not finished."""
+        """The result now (``RpcAsyncCompleteCall``); never blocks.
+
+        Raises:
+            CallPending: the call has not finished; nothing changes.
+            RPCError: the call's own error.
+        """
         return self.call.complete()
 
     def exception(self) -> BaseException | None:
@@ -114,7 +135,8 @@ class SyncCall:
         """Block until the call finishes, then return its result or raise its error.
 
         Raises:
-            CallPending: still pending after ``timeout`` seconds.
+            CallPending: still pending after ``timeout`` seconds (the call goes on).
+            RPCError: the call's own error.
         """
         if not self._done.wait(timeout):
             raise CallPending(f"call {self.call.method!r} still pending after {timeout}s")
@@ -129,6 +151,11 @@ class SyncCall:
         self._portal.call(self.call.add_done_callback, fn)
 
     def reset(self) -> None:
+        """Make a finished handle reusable: pass it back as ``c.start(..., handle=h)``.
+
+        Raises:
+            HandleInUseError: the call is still pending.
+        """
         self.call.reset()
         self._done.clear()
 
@@ -137,7 +164,10 @@ class SyncCall:
 
 
 class SyncClient:
-    """The blocking face of a :class:`~asyncrpc.Client`; see :func:`connect`."""
+    """The blocking face of a :class:`~asyncrpc.Client`; see :func:`connect`.
+
+    Its methods may be called from any thread but the client's loop thread.
+    """
 
     __slots__ = ("_client", "_portal")
 
@@ -156,7 +186,12 @@ class SyncClient:
         return self._client
 
     def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
-        """Make a call and block until its result (or error)."""
+        """Make a call and block until its result (or error).
+
+        Raises:
+            RPCError: anything :meth:`asyncrpc.Client.call` raises at the call
+                site, or the call's own error.
+        """
 
         async def run() -> Any:
             return await self._client.call(method, *args, timeout=timeout)
@@ -200,6 +235,10 @@ class SyncClient:
         return MessagePump(loop=self._client.connection.loop)
 
     def close(self) -> None:
+        """Close the connection, as :meth:`asyncrpc.Client.close` does; blocks until it is closed.
+
+        The ``with`` block of :func:`connect` closes it too (and stops the loop thread).
+        """
         self._portal.call(self._client.close)
 
 
@@ -222,7 +261,15 @@ def connect(
 
     Takes the options of :func:`asyncrpc.connect` (checked the same way, by
     :class:`~asyncrpc.ConnectOptions`), plus ``use_uvloop`` for the
-    background loop.
+    background loop (uvloop is used when installed and this is true).
+
+    On the way out the connection is closed (within its ``close_timeout``)
+    and the loop thread stopped.
+
+    Raises:
+        ValueError: a missing or contradictory address, or an option out of range.
+        TimeoutError: no connection within ``connect_timeout``.
+        OSError: the connection was refused or failed.
     """
     options = ConnectOptions(
         host=host,

@@ -1,4 +1,4 @@
-"""The seed's C fragment ("Making the asynchronous call"), ported to asyncrpc.
+"""The Windows RPC sample "Making the asynchronous call", ported to asyncrpc.
 
 The Windows RPC client initialises an async handle with an event notification,
 starts the asynchronous AsyncFunc, makes the ordinary (synchronous) NonAsyncFunc

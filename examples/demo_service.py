@@ -1,4 +1,4 @@
-"""The seed's service: one asynchronous and one synchronous remote procedure.
+"""The demo service: one asynchronous and one ordinary (synchronous) remote procedure.
 
 In the Windows RPC sample, ``AsyncFunc`` is an asynchronous procedure the
 server completes later, and ``NonAsyncFunc`` an ordinary one the client calls

@@ -104,6 +104,10 @@ def queue_apc(fn: Routine, thread: threading.Thread | int, *args: Any) -> None:
 
     Safe from any thread. A thread that has not started yet gets the routine
     once it starts and waits alertably.
+
+    Raises:
+        TypeError: ``fn`` is not callable, or ``thread`` is neither a thread nor an ident.
+        ValueError: no running thread has the ident given.
     """
     if not callable(fn):
         raise TypeError("queue_apc() needs a callable")
@@ -118,7 +122,12 @@ def sleep_ex(timeout: float | None, alertable: bool = True) -> int:
     returned (0: the time ran out and nothing ran). With ``alertable=False``
     it is a plain sleep that runs nothing and returns 0.
 
-    Never call it on an event loop's thread: it blocks the loop.
+    Never call it on an event loop's thread: it blocks the loop. A routine
+    that raises ends the wait with its exception; the routines after it
+    stay queued for the next one.
+
+    Raises:
+        ValueError: ``alertable=False`` with no ``timeout``.
     """
     if not alertable:
         if timeout is None:
@@ -152,6 +161,15 @@ class Apc(Notifier):
     would block the loop.
 
     Cost: one lock and one deque append per completion; no task, no thread.
+
+    Attributes:
+        fn: the routine.
+        thread: the :class:`threading.Thread` it runs in.
+
+    Raises:
+        TypeError: ``fn`` is not callable, or ``thread`` is neither a thread
+            nor an ident.
+        ValueError: no running thread has the ident given.
     """
 
     __slots__ = ("fn", "thread")
@@ -167,6 +185,7 @@ class Apc(Notifier):
         self.thread = threading.current_thread() if thread is None else _resolve(thread)
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
+        """Queue ``fn(call, event)`` for the thread; dropped, with a warning, if it has ended."""
         thread = self.thread
         if thread.ident is not None and not thread.is_alive():
             # QueueUserAPC fails for a thread that has exited: nobody could run it.

@@ -35,6 +35,13 @@ class Callback(Notifier):
     plain function adds no task and no thread. An exception raised by the
     routine is reported by the target loop's exception handler (a coroutine's,
     by the ``asyncrpc`` logger) and harms nothing else.
+
+    Attributes:
+        fn: the routine.
+        loop: the loop it runs on, or ``None`` for the loop that made the call.
+
+    Raises:
+        TypeError: ``fn`` is not callable, or ``loop`` is not an event loop.
     """
 
     __slots__ = ("fn", "loop")
@@ -52,6 +59,7 @@ class Callback(Notifier):
         self.loop = loop
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
+        """Schedule ``fn(call, event)`` on the target loop (``call_soon_threadsafe`` across threads)."""
         running = asyncio.get_running_loop()  # deliver() runs on the loop that made the call
         loop = self.loop
         if loop is None or loop is running:

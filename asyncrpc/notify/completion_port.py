@@ -110,7 +110,12 @@ class CompletionPort(Notifier):
         self._queue.put(Completion(None, call, None, event))
 
     def post(self, key: Any = None, call: AsyncCall[Any] | None = None, overlapped: Any = None) -> None:
-        """Queue a completion of your own (``PostQueuedCompletionStatus``); safe from any thread."""
+        """Queue a completion of your own (``PostQueuedCompletionStatus``); safe from any thread.
+
+        Its ``event`` is ``AsyncEvent.CALL_COMPLETE``. Without ``call``, the
+        packet's :attr:`Completion.has_call` is false (a wake-up, a "stop"
+        packet for each consumer).
+        """
         self._queue.put(Completion(key, call, overlapped))
 
     def deliver_bound(self, key: Any, call: AsyncCall[Any], overlapped: Any, event: AsyncEvent) -> None:
@@ -119,6 +124,9 @@ class CompletionPort(Notifier):
 
     async def get(self, timeout: float | None = None) -> Completion:
         """The next completion (``GetQueuedCompletionStatus``).
+
+        A getter that is cancelled or times out loses nothing: a completion
+        handed to it meanwhile stays queued for the next one.
 
         Raises:
             TimeoutError: none came within ``timeout`` seconds.
@@ -132,6 +140,10 @@ class CompletionPort(Notifier):
     def get_blocking(self, timeout: float | None = None) -> Completion:
         """For a plain thread: wait for the next completion (``GetQueuedCompletionStatus``
         from a thread pool). Many threads may wait on one port; each completion goes to one.
+
+        Interrupted while it waits (Ctrl-C), it loses nothing: a completion
+        already handed to it goes back to the front of the queue, for the
+        next waiter.
 
         Raises:
             TimeoutError: none came within ``timeout`` seconds.
@@ -155,7 +167,15 @@ class CompletionPort(Notifier):
 
 
 class PortBinding(Notifier):
-    """A call's link to a :class:`CompletionPort`, with its key and overlapped value."""
+    """A call's link to a :class:`CompletionPort`, with its key and overlapped value.
+
+    Made by :meth:`CompletionPort.bind`; pass it as ``notify=``.
+
+    Attributes:
+        port: the port completions go to.
+        key: the completion key they carry.
+        overlapped: the overlapped value they carry.
+    """
 
     __slots__ = ("key", "overlapped", "port")
 

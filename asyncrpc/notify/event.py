@@ -37,6 +37,13 @@ class Event(Notifier):
 
     The event is never cleared by asyncrpc: as on Windows, the caller resets
     it before reusing it for another call.
+
+    Attributes:
+        event: the ``asyncio.Event`` or ``threading.Event`` that is set.
+        loop: the ``loop=`` given, or ``None``.
+
+    Raises:
+        TypeError: ``ev`` is neither an ``asyncio.Event`` nor a ``threading.Event``.
     """
 
     __slots__ = ("_home", "event", "loop")
@@ -63,6 +70,7 @@ class Event(Notifier):
         return bound if bound is not None else self._home
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
+        """Set the event: directly, or on the ``asyncio.Event``'s own loop when that is another one."""
         ev = self.event
         if isinstance(ev, threading.Event):
             ev.set()
@@ -84,7 +92,11 @@ class Event(Notifier):
         self.event.clear()
 
     async def wait(self) -> None:
-        """Wait for the event (an ``asyncio.Event`` only; on a ``threading.Event`` call ``.event.wait()``)."""
+        """Wait for the event (an ``asyncio.Event`` only; on a ``threading.Event`` call ``.event.wait()``).
+
+        Raises:
+            TypeError: the event is a ``threading.Event``.
+        """
         if not isinstance(self.event, asyncio.Event):
             raise TypeError("wait() is for an asyncio.Event; use .event.wait() on a threading.Event")
         await self.event.wait()

@@ -38,7 +38,14 @@ WM_APP: Final = 0x8000
 @dataclass(frozen=True, slots=True)
 class Message:
     """A posted message (``MSG``). For a completion, ``wparam`` is the
-    :class:`~asyncrpc.AsyncEvent` (``CALL_COMPLETE``) and ``lparam`` the call handle."""
+    :class:`~asyncrpc.AsyncEvent` (``CALL_COMPLETE``) and ``lparam`` the call handle.
+
+    Attributes:
+        hwnd: the window the message is for: any value (``pump.target(msg, hwnd=...)``).
+        msg: the message number.
+        wparam: for a completion, the :class:`~asyncrpc.AsyncEvent`; else what was posted.
+        lparam: for a completion, the :class:`~asyncrpc.AsyncCall`; else what was posted.
+    """
 
     hwnd: Any
     msg: int
@@ -67,6 +74,10 @@ class MessagePump:
 
     Cost: one queue entry per completion; the pump is one task (or thread)
     for any number of calls.
+
+    Attributes:
+        default_proc: called for messages with no registered procedure
+            (``DefWindowProc``); ``None`` (the default) drops them.
     """
 
     __slots__ = ("_procs", "_queue", "default_proc")
@@ -74,7 +85,6 @@ class MessagePump:
     def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._queue: LoopQueue[Message] = LoopQueue("MessagePump", loop)
         self._procs: dict[int, Callable[[Message], Any]] = {}
-        #: Called for messages with no registered procedure (``DefWindowProc``); default: ignore.
         self.default_proc: Callable[[Message], Any] | None = None
 
     def register(self, msg: int, proc: Callable[[Message], Any]) -> None:
@@ -128,7 +138,9 @@ class MessagePump:
         """The message loop for a plain thread: procedures run in the calling thread.
 
         Dispatches until a quit message. A coroutine procedure is awaited on
-        the pump's loop, the calling thread waiting for it.
+        the pump's loop, the calling thread waiting for it. Interrupted while
+        it waits (Ctrl-C), it loses no message: one already handed to it goes
+        back to the front of the queue for the next waiter.
 
         Raises:
             TimeoutError: no message came within ``timeout`` seconds.
@@ -158,7 +170,15 @@ async def _awaited(awaitable: Any) -> Any:
 
 
 class MessageTarget(Notifier):
-    """A call's link to a :class:`MessagePump`: which message, for which window."""
+    """A call's link to a :class:`MessagePump`: which message, for which window.
+
+    Made by :meth:`MessagePump.target`; pass it as ``notify=``.
+
+    Attributes:
+        pump: the pump the message is posted to.
+        msg: the message number posted.
+        hwnd: the window value posted with it.
+    """
 
     __slots__ = ("hwnd", "msg", "pump")
 
@@ -168,6 +188,7 @@ class MessageTarget(Notifier):
         self.hwnd = hwnd
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
+        """Post ``Message(hwnd, msg, wparam=event, lparam=call)`` to the pump."""
         self.pump.post(self.hwnd, self.msg, event, call)
 
     def __repr__(self) -> str:

@@ -19,6 +19,9 @@ class Polling(Notifier):
     The cheapest mode for the library and the costliest for the caller, who
     spends CPU asking. Counts the completions it saw, which tests and
     dashboards can read.
+
+    Attributes:
+        completed: how many calls using this mode have finished.
     """
 
     __slots__ = ("completed",)
@@ -27,6 +30,7 @@ class Polling(Notifier):
         self.completed = 0
 
     def deliver(self, call: AsyncCall[Any], event: AsyncEvent) -> None:
+        """Count the completion; nothing else (the caller polls ``call.status()``)."""
         self.completed += 1
 
     def __repr__(self) -> str:

@@ -13,7 +13,14 @@
 4. Every hex dump in ``protocol.md`` must be byte for byte what
    ``asyncrpc.wire.Encoder`` produces for the message it describes.
 5. Every table row giving a default (``| `max_str_len` | 16 MiB | ...``) must
-   match the code's default.
+   match the code's default (the ``Limits`` fields, ``max_inflight``,
+   ``max_pending`` and the ``ConnectOptions`` timeouts).
+6. Every public member of what the API reference renders (the names in
+   ``__all__`` of ``asyncrpc``, ``asyncrpc.notify``, ``asyncrpc.sync`` and
+   ``asyncrpc.wire``, and every other ``::: object`` in ``docs/reference/``)
+   must have a docstring, or be named in its class's ``Attributes:`` or
+   ``Args:`` section: mkdocstrings leaves out what has neither. Needs griffe
+   (installed with mkdocstrings, in the ``dev`` extra); skipped without it.
 
 Exit status 1 on any failure. Snippets are real loopback programs; the whole
 run takes a few seconds.
@@ -34,6 +41,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -230,21 +238,34 @@ def check_hex_dumps() -> int:
     return bad
 
 
-def _number(text: str) -> int | None:
-    text = text.split("(", maxsplit=1)[0].strip().replace(",", "").replace("_", "")
+def _number(text: str) -> float | None:
+    text = text.split("(", maxsplit=1)[0].strip().strip("`").replace(",", "").replace("_", "")
     if text.endswith("MiB"):
         return int(text[:-3]) * 1024 * 1024
-    return int(text) if text.isdigit() else None
+    if text.endswith(" s"):
+        text = text[:-2]
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def check_defaults(pages: list[Path]) -> int:
     sys.path.insert(0, str(ROOT))
-    from asyncrpc.connection import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
+    from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING, ConnectOptions
     from asyncrpc.wire import Limits
 
-    defaults: dict[str, int] = {name: getattr(Limits(), name) for name in Limits.__dataclass_fields__}
+    defaults: dict[str, float | None] = {
+        name: getattr(Limits(), name) for name in Limits.__dataclass_fields__
+    }
     defaults |= {"max_inflight": DEFAULT_MAX_INFLIGHT, "max_pending": DEFAULT_MAX_PENDING}
-    row = re.compile(r"^\| `(?P<name>max_\w+)` \| (?P<value>[^|]+) \|", re.M)
+    timeouts = ("connect_timeout", "hello_timeout", "close_timeout")
+    options = ConnectOptions(host="localhost", port=1)
+    defaults |= {name: getattr(options, name) for name in timeouts}
+    row = re.compile(
+        rf"^\| `(?P<name>max_\w+|{'|'.join(timeouts)})` \| (?P<value>[^|]+) \|",
+        re.M,
+    )
     bad = 0
     for md in pages:
         for m in row.finditer(md.read_text()):
@@ -257,6 +278,115 @@ def check_defaults(pages: list[Path]) -> int:
     return bad
 
 
+# Public members whose docstrings live in modules this check cannot fix from docs/
+# (asyncrpc/connection.py, asyncrpc/wire/): reported, not failed, until they have one.
+# Remove a name once it is documented (the check says when one is).
+PENDING_DOCSTRINGS: frozenset[str] = frozenset(
+    {
+        "asyncrpc.Connection.encoder",
+        "asyncrpc.Connection.state",
+        "asyncrpc.Connection.connection_made",
+        "asyncrpc.Connection.eof_received",
+        "asyncrpc.Connection.connection_lost",
+        "asyncrpc.Connection.pause_writing",
+        "asyncrpc.Connection.resume_writing",
+        "asyncrpc.Connection.loop",
+        "asyncrpc.Connection.get_extra_info",
+        "asyncrpc.ConnectionState.NEW",
+        "asyncrpc.ConnectionState.OPEN",
+        "asyncrpc.ConnectionState.READY",
+        "asyncrpc.ConnectionState.CLOSING",
+        "asyncrpc.ConnectionState.CLOSED",
+        "asyncrpc.wire.DEFAULT_LIMITS",
+        "asyncrpc.wire.NEED_DATA",
+        "asyncrpc.wire.Event",
+        "asyncrpc.wire.Notification.method",
+        "asyncrpc.wire.Notification.params",
+        "asyncrpc.wire.Request.msgid",
+        "asyncrpc.wire.Request.method",
+        "asyncrpc.wire.Request.params",
+        "asyncrpc.wire.Request.extension",
+        "asyncrpc.wire.Response.msgid",
+        "asyncrpc.wire.Response.error",
+        "asyncrpc.wire.Response.result",
+    }
+)
+PUBLIC_MODULES = ("asyncrpc", "asyncrpc.notify", "asyncrpc.sync", "asyncrpc.wire")
+DIRECTIVE = re.compile(r"^::: (?P<name>[\w.]+)\s*$", re.M)
+
+
+def _named_in_sections(cls: Any) -> set[str]:
+    """Names a class (or a base it has in the package) documents in Attributes/Args sections."""
+    names: set[str] = set()
+    classes = [cls]
+    with contextlib.suppress(Exception):  # a base outside the package cannot be resolved
+        classes += list(cls.mro())
+    for klass in classes:
+        docstrings = [klass.docstring]
+        init = klass.members.get("__init__")
+        if init is not None:
+            docstrings.append(init.docstring)
+        for docstring in docstrings:
+            if docstring is None:
+                continue
+            for section in docstring.parse("google"):
+                if section.kind.value in ("attributes", "parameters"):
+                    names |= {item.name for item in section.value}
+    return names
+
+
+def check_docstrings() -> int:
+    try:
+        import griffe
+    except ImportError:
+        print("docstrings: skipped (griffe is not installed: pip install -e '.[dev]')")
+        return 0
+    sys.path.insert(0, str(ROOT))
+    package = griffe.load("asyncrpc", search_paths=[str(ROOT)], resolve_aliases=True, resolve_external=False)
+    targets: dict[str, Any] = {}
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        node: Any = package
+        for part in module_name.split(".")[1:]:
+            node = node[part]
+        for name in module.__all__:
+            if not name.startswith("__"):
+                targets[f"{module_name}.{name}"] = node[name]
+    for md in sorted((DOCS / "reference").glob("*.md")):
+        for m in DIRECTIVE.finditer(md.read_text()):
+            path = m["name"]
+            if path not in targets:
+                targets[path] = package[path.removeprefix("asyncrpc.")] if path != "asyncrpc" else package
+    missing: list[str] = []
+
+    def walk(obj: Any, path: str, owner: Any = None) -> None:
+        if obj.is_alias:
+            obj = obj.final_target
+        if obj.is_module:
+            return
+        if not obj.docstring and not (owner is not None and obj.name in _named_in_sections(owner)):
+            missing.append(path)
+        if obj.is_class:
+            for name, member in obj.members.items():
+                if not name.startswith("_"):
+                    walk(member, f"{path}.{name}", obj)
+
+    for path, obj in targets.items():
+        walk(obj, path)
+    bad = 0
+    for path in missing:
+        if path in PENDING_DOCSTRINGS:
+            continue
+        print(f"DOCSTRING {path} has none: the API reference leaves it out")
+        bad += 1
+    pending = sorted(set(missing) & PENDING_DOCSTRINGS)
+    documented = sorted(PENDING_DOCSTRINGS - set(missing))
+    for path in documented:
+        print(f"NOTE {path} is documented now: remove it from PENDING_DOCSTRINGS")
+    print(f"docstrings: {bad} missing ({len(pending)} known, waiting in connection.py and wire/)")
+    return bad
+
+
 def main(argv: list[str]) -> int:
     pages = [DOCS / a for a in argv] if argv else sorted(DOCS.rglob("*.md"))
     with _neovim() as have_nvim:
@@ -265,6 +395,8 @@ def main(argv: list[str]) -> int:
     failures += check_defaults(pages)
     if not argv or "protocol.md" in argv:
         failures += check_hex_dumps()
+    if not argv:
+        failures += check_docstrings()
     return 1 if failures else 0
 
 
