@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from asyncrpc import notify, sync
     from asyncrpc.client import Client, Stub, StubMethod
-    from asyncrpc.connection import Connection, ConnectionState
+    from asyncrpc.connection import Connection
+    from asyncrpc.connection_state import ConnectionState
     from asyncrpc.connector import Connector, connect
     from asyncrpc.dispatch import blocking, cooperative
     from asyncrpc.errors import (
@@ -59,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     "ConnectOptions": "asyncrpc.options",
     "Connection": "asyncrpc.connection",
     "ConnectionLost": "asyncrpc.errors",
-    "ConnectionState": "asyncrpc.connection",
+    "ConnectionState": "asyncrpc.connection_state",
     "Connector": "asyncrpc.connector",
     "DeadlineExceeded": "asyncrpc.errors",
     "EncodeError": "asyncrpc.errors",

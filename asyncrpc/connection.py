@@ -21,15 +21,8 @@ The fast path, by construction:
 * writes made outside ``data_received`` (callers in many tasks) are coalesced
   into one ``transport.write`` per loop iteration.
 
-Theory of operation: the connection's state
--------------------------------------------
-Every change goes through :data:`TRANSITIONS`::
-
-    NEW      --made-->        OPEN      the socket is up; calls go out as plain msgpack-rpc
-    OPEN     --negotiated-->  READY     the hello was answered (extensions or none)
-    OPEN     --close-->       CLOSING   close(): no new calls; what is queued still leaves
-    READY    --close-->       CLOSING
-    any but CLOSED --lost-->  CLOSED    the socket is gone; every pending call has failed
+Its state (:class:`~asyncrpc.ConnectionState`) changes only through the table
+in :mod:`asyncrpc.connection_state`, one step at a time in ``_advance()``.
 
 Reading pauses for reasons (:class:`~asyncrpc.flow.PauseReason`): the peer does not read
 our writes, or its calls to us reached the in-flight limit. Each reason is
@@ -41,13 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import socket
 from collections.abc import Callable
 from typing import Any, Final, Protocol, cast
 
 from asyncrpc._loops import running_loop
+from asyncrpc.connection_state import CLOSED, CLOSING, NEW, OPEN, READY, TRANSITIONS, ConnectionState
 from asyncrpc.dispatch import Dispatcher
 from asyncrpc.errors import ConnectionLost, DeadlineExceeded, ProtocolError, RemoteError
 from asyncrpc.flow import PauseReason
@@ -60,49 +53,18 @@ from asyncrpc.wire.codec import Decoder, Encoder
 from asyncrpc.wire.events import Notification, Request, Response
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["TRANSITIONS", "Connection", "ConnectionState"]
+__all__ = ["Connection", "ConnectionState"]
 
 logger = logging.getLogger("asyncrpc")
 
 _REPLY_CHUNK: Final = 16
 """Replies queued before they are written without waiting for the rest.
 
-Replies made in one read (inline handlers) or one loop turn (handler tasks)
-would otherwise leave in one write at its end, and the peer would sit idle
-until then. Writing every 16 lets the peer work on the first replies while
-we make the rest: on two cores this took 64 callers on one connection from
-~1.2x to ~2x the minimal baseline's throughput (docs/benchmarks.md).
-Requests from many callers still leave in one write per loop turn.
+Replies made in one read or one loop turn would otherwise leave in one write at
+its end, the peer idle until then. Writing every 16 took 64 callers on one
+connection from ~1.2x to ~2x the minimal baseline's throughput on two cores
+(docs/benchmarks.md); requests from many callers still leave in one write a turn.
 """
-
-
-class ConnectionState(enum.Enum):
-    """Where a connection is in its life; see the module's theory of operation."""
-
-    NEW = "new"
-    OPEN = "open"
-    READY = "ready"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-NEW: Final = ConnectionState.NEW
-OPEN: Final = ConnectionState.OPEN
-READY: Final = ConnectionState.READY
-CLOSING: Final = ConnectionState.CLOSING
-CLOSED: Final = ConnectionState.CLOSED
-
-TRANSITIONS: Final[dict[tuple[ConnectionState, str], ConnectionState]] = {
-    (NEW, "made"): OPEN,
-    (OPEN, "negotiated"): READY,
-    (READY, "negotiated"): READY,  # a peer may say hello again; the last one counts
-    (OPEN, "close"): CLOSING,
-    (READY, "close"): CLOSING,
-    (NEW, "lost"): CLOSED,
-    (OPEN, "lost"): CLOSED,
-    (READY, "lost"): CLOSED,
-    (CLOSING, "lost"): CLOSED,
-}
 
 
 class _Transport(Protocol):
@@ -125,9 +87,13 @@ class Connection(asyncio.Protocol):
     running event loop. Code that calls reaches it as ``client.connection``.
 
     Attributes:
-        outgoing: our calls pending on this connection.
-        incoming: the peer's calls we are answering.
-        negotiated: what the hello agreed on (:class:`Negotiated`).
+        encoder: the :class:`~asyncrpc.wire.Encoder` every message on this
+            connection is encoded with.
+        outgoing: the table of our calls pending on this connection (what a
+            :class:`~asyncrpc.Client` calls through).
+        incoming: the table of the peer's calls being answered (what a
+            :class:`~asyncrpc.Server` drains on close).
+        negotiated: what the hello agreed on (:class:`~asyncrpc.negotiated.Negotiated`).
         accepting_calls: true while new calls may be made (read it, don't set it).
     """
 
@@ -171,6 +137,7 @@ class Connection(asyncio.Protocol):
 
     @property
     def state(self) -> ConnectionState:
+        """Where the connection is in its life: a :class:`ConnectionState`."""
         return self._state
 
     def _advance(self, event: str) -> bool:
@@ -202,6 +169,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """asyncio calls this when the socket is up: the state becomes ``OPEN``;
+        TCP_NODELAY is set on TCP sockets."""
         self._transport = cast(_Transport, transport)
         self._advance("made")
         sock = transport.get_extra_info("socket")
@@ -238,6 +207,9 @@ class Connection(asyncio.Protocol):
                 self._flush()
 
     def eof_received(self) -> bool | None:
+        """asyncio calls this when the peer closes its side: a message cut short is a
+        :class:`~asyncrpc.ProtocolError` (logged), and this side closes too, bounded
+        by ``close_timeout``; pending calls fail with ``ConnectionLost``."""
         unread = self._decoder.buffered
         if unread and self._protocol_error is None:
             # The peer cut a message short: log it, and let pending calls see why.
@@ -256,6 +228,10 @@ class Connection(asyncio.Protocol):
         return True  # close() has closed the transport; asyncio must not again
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """asyncio calls this when the socket is gone: the state becomes ``CLOSED``,
+        every pending call fails with :class:`~asyncrpc.ConnectionLost` (its message
+        says why; ``__cause__`` is the error, if any), and handlers still running see
+        a disconnect."""
         closed_by_us = self._state is CLOSING
         self._advance("lost")
         self._transport = None
@@ -280,11 +256,15 @@ class Connection(asyncio.Protocol):
             self._on_lost(self)
 
     def pause_writing(self) -> None:
+        """asyncio calls this when the write buffer passes its high-water mark: reading
+        pauses for ``PauseReason.WRITE_BUFFER_FULL``."""
         # The peer is not reading what we send: stop reading what it sends,
         # so it cannot make us buffer replies without bound.
         self.pause_reading(PauseReason.WRITE_BUFFER_FULL)
 
     def resume_writing(self) -> None:
+        """asyncio calls this when the write buffer has drained: that pause reason ends
+        (reading resumes if no other holds)."""
         self.resume_reading(PauseReason.WRITE_BUFFER_FULL)
 
     # -- reading, paused by reason ------------------------------------------------
@@ -326,6 +306,7 @@ class Connection(asyncio.Protocol):
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the connection, and every call on it, belongs to."""
         return self._loop
 
     def send(self, data: bytes) -> None:
@@ -423,6 +404,8 @@ class Connection(asyncio.Protocol):
         await self.incoming.drain()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """The transport's ``get_extra_info(name)`` (``"peername"``, ``"socket"``...), or
+        ``default`` once the socket is gone."""
         if self._transport is None:
             return default
         return self._transport.get_extra_info(name, default)
@@ -456,8 +439,7 @@ class Connection(asyncio.Protocol):
 
     def _close_timed_out(self, delay: float) -> None:
         self._abort_timer = None
-        transport = self._transport
-        if transport is None:
+        if (transport := self._transport) is None:
             return
         unsent = transport.get_write_buffer_size()
         self._end_reason = f"connection closed ({unsent} bytes the peer did not read within {delay:g}s)"
