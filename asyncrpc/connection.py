@@ -106,7 +106,7 @@ class Connection(asyncio.Protocol):
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         extensions: bool = True,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-        on_lost: Callable[[Connection], object] | None = None,
+        on_lost: Callable[[Connection, list[asyncio.Task[None]]], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._limits = limits
@@ -172,7 +172,9 @@ class Connection(asyncio.Protocol):
         """asyncio calls this when the socket is up: the state becomes ``OPEN``;
         TCP_NODELAY is set on TCP sockets."""
         self._transport = cast(_Transport, transport)
-        self._advance("made")
+        if not self._advance("made"):  # close() came first (a server shutting down)
+            self._close_transport(self._transport, self._close_timeout)
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):  # platform-dependent
@@ -249,11 +251,11 @@ class Connection(asyncio.Protocol):
         self._lost = ConnectionLost(reason)
         self._lost.__cause__ = cause
         self.outgoing.fail_all(reason, cause)
-        self.incoming.connection_lost()
+        still_running = self.incoming.connection_lost()
         if not self._closed.done():
             self._closed.set_result(None)
         if self._on_lost is not None:
-            self._on_lost(self)
+            self._on_lost(self, still_running)
 
     def pause_writing(self) -> None:
         """asyncio calls this when the write buffer passes its high-water mark: reading
@@ -426,15 +428,24 @@ class Connection(asyncio.Protocol):
         dropped and the socket aborted. Pending calls fail with
         ``ConnectionLost`` when the socket is gone. Idempotent.
         """
+        delay = self._close_timeout if timeout is None else timeout
         if not self._advance("close"):
+            # Closing already (the peer's FIN, a protocol error): a shorter bound
+            # asked for now still holds.
+            timer = self._abort_timer
+            if timer is not None and timer.when() > self._loop.time() + delay:
+                timer.cancel()
+                self._abort_timer = self._loop.call_later(delay, self._close_timed_out, delay)
             return
         if self._out:
             self._flush()
-        transport = self._transport
-        if transport is None:
-            return
+        if self._transport is not None:
+            self._close_transport(self._transport, delay)
+        elif timeout is not None:
+            self._close_timeout = timeout  # for when the socket comes up
+
+    def _close_transport(self, transport: _Transport, delay: float) -> None:
         transport.close()
-        delay = self._close_timeout if timeout is None else timeout
         self._abort_timer = self._loop.call_later(delay, self._close_timed_out, delay)
 
     def _close_timed_out(self, delay: float) -> None:

@@ -7,6 +7,7 @@ Every change of a :class:`~asyncrpc.Connection`'s state is one step of
 is what makes ``close()`` idempotent)::
 
     NEW      --made-->        OPEN      the socket is up; calls go out as plain msgpack-rpc
+    NEW      --close-->       CLOSING   closed before its socket was up: closed as it comes
     OPEN     --negotiated-->  READY     the hello was answered (extensions or none)
     OPEN     --close-->       CLOSING   close(): no new calls; what is queued still leaves
     READY    --close-->       CLOSING
@@ -52,6 +53,7 @@ TRANSITIONS: Final[dict[tuple[ConnectionState, str], ConnectionState]] = {
     (NEW, "made"): OPEN,
     (OPEN, "negotiated"): READY,
     (READY, "negotiated"): READY,  # a peer may say hello again; the last one counts
+    (NEW, "close"): CLOSING,
     (OPEN, "close"): CLOSING,
     (READY, "close"): CLOSING,
     (NEW, "lost"): CLOSED,

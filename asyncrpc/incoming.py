@@ -302,14 +302,22 @@ class IncomingCalls:
 
     # -- the end --------------------------------------------------------------------
 
-    def connection_lost(self) -> None:
-        """The socket is gone: every call still open is orphaned; drain waiters wake."""
+    def connection_lost(self) -> list[asyncio.Task[None]]:
+        """The socket is gone: every call still open is orphaned; drain waiters wake.
+
+        Returns the handlers' tasks that still run (notification handlers,
+        cooperative and ``@blocking`` ones), for a server to wait for on close.
+        """
+        running = [task for task in self._notifications if not task.done()]
         serving, self._serving = self._serving, {}
         for call in serving.values():
-            peer_gone(call)
-        for task in self._notifications:
+            task = peer_gone(call)
+            if task is not None:
+                running.append(task)
+        for task in running:
             keep_alive(task)  # nothing else will hold this table once the connection is gone
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        return running

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Final
 
@@ -65,6 +65,7 @@ class Server:
         self._extensions = extensions
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
+        self._orphans: set[asyncio.Task[None]] = set()
         self._path: str | None = None
         self._closing: asyncio.Task[None] | None = None
 
@@ -96,10 +97,21 @@ class Server:
             max_pending=self._max_pending,
             max_inflight=self._max_inflight,
             extensions=self._extensions,
-            on_lost=self._connections.discard,
+            on_lost=self._lost,
         )
         self._connections.add(connection)
+        if self._closing is not None:
+            # Accepted while shutting down: closed as soon as its socket is up.
+            connection.close(timeout=_CLOSE_MOMENT)
         return connection
+
+    def _lost(self, connection: Connection, still_running: list[asyncio.Task[None]]) -> None:
+        self._connections.discard(connection)
+        # Handlers that outlive their client (a notification sent just before it
+        # left, a cooperative handler finishing) are still work close() waits for.
+        for task in still_running:
+            self._orphans.add(task)
+            task.add_done_callback(self._orphans.discard)
 
     async def start(
         self,
@@ -183,27 +195,44 @@ class Server:
         deadline = loop.time() + grace
         if self._server is not None:
             self._server.close()
-        connections = list(self._connections)
-        for connection in connections:
+        for connection in list(self._connections):
             connection.incoming.refuse_new_calls()
-        busy = [c.incoming.drain() for c in connections if c.incoming.in_flight]
+        await self._finish_handlers(deadline)
+        # Replies still queued get what is left of the grace, and a moment at least.
+        flush = max(deadline - loop.time(), _CLOSE_MOMENT)
+        for connection in list(self._connections):
+            connection.close(timeout=flush)
+        try:
+            async with asyncio.timeout(flush + _CLOSE_MOMENT):
+                while self._connections:
+                    await next(iter(self._connections)).wait_closed()
+        except TimeoutError:
+            # Only a connection whose socket never came up can be left: asyncio
+            # made its protocol but will never call it again.
+            for connection in list(self._connections):
+                connection.abort()
+            self._connections.clear()
+        if self._server is not None:
+            await self._server.wait_closed()
+        if self._path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+
+    async def _finish_handlers(self, deadline: float) -> None:
+        """Let running handlers finish until ``deadline``; then cancel those whose client has gone."""
+        busy: list[Awaitable[object]] = [
+            c.incoming.drain() for c in self._connections if c.incoming.in_flight
+        ]
+        if self._orphans:
+            busy.append(asyncio.wait(list(self._orphans)))
         if busy:
             try:
                 async with asyncio.timeout_at(deadline):
                     await asyncio.gather(*busy)
             except TimeoutError:
                 logger.warning("asyncrpc: grace period over; closing with calls in flight")
-        # Replies still queued get what is left of the grace, and a moment at least.
-        flush = max(deadline - loop.time(), _CLOSE_MOMENT)
-        for connection in connections:
-            connection.close(timeout=flush)
-        for connection in connections:
-            await connection.wait_closed()
-        if self._server is not None:
-            await self._server.wait_closed()
-        if self._path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._path)
+        for task in list(self._orphans):
+            task.cancel()  # nobody can hear them; the ones on open connections end with them
 
     async def __aenter__(self) -> Server:
         return self

@@ -512,9 +512,12 @@ def peer_cancelled(call: ServerCall) -> None:
     call._request_cancel(CallCancelled)
 
 
-def peer_gone(call: ServerCall) -> None:
-    """The connection is gone with ``call`` open."""
+def peer_gone(call: ServerCall) -> asyncio.Task[None] | None:
+    """The connection is gone with ``call`` open; returns its handler's task if it still runs
+    (a cooperative or ``@blocking`` handler finishing, or one being cancelled)."""
     call._disconnected()
+    task = call._task
+    return task if task is not None and not task.done() else None
 
 
 async def _await_result(

@@ -159,20 +159,21 @@ async def _close_right_after_accepts(turns: int) -> bool:
     return hung
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="behaviour 17: a connection whose protocol was made but whose connection_made had "
-    "not run when Server.close() started is never closed (Connection.close() is a no-op in "
-    "state NEW), and close() waits for it for as long as that client stays connected",
-)
 async def test_server_close_is_bounded_when_clients_are_connecting() -> None:
     try:
         # The window is one loop turn after the connects on asyncio (on uvloop, any);
         # the other turns are tried in case a machine's timing moves it.
-        for turns in (1, 2, 0):
-            assert not await _close_right_after_accepts(turns), (
-                f"Server.close(grace=0.1) was still running after 1s ({turns} loop turns after the connects)"
-            )
+        with warnings.catch_warnings():
+            # asyncio 3.11 itself leaves the socket of a connection it accepted just as
+            # the listening socket closed unclosed (its Server._attach asserts while
+            # the transport is being made, and the half-made transport warns when it
+            # is collected); uvloop does not. That leak is not ours to fix.
+            warnings.simplefilter("ignore", ResourceWarning)
+            for turns in (1, 2, 0):
+                assert not await _close_right_after_accepts(turns), (
+                    f"Server.close(grace=0.1) was still running after 1s "
+                    f"({turns} loop turns after the connects)"
+                )
     finally:
         # On asyncio a connection accepted after the listening socket closed is
         # left half-made by asyncio itself (Server._attach asserts), its socket
@@ -194,12 +195,6 @@ class Kilobytes:
         return b"x" * 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="behaviour 17: a connection already closing (its peer half-closed, or sent a bad "
-    "byte) keeps its own 5 s close_timeout: Server.close(grace=0.5) takes ~5 s, because "
-    "Connection.close(timeout=...) returns early on a connection already CLOSING",
-)
 @pytest.mark.parametrize("how", ["half-close", "bad byte"])
 async def test_server_close_is_bounded_by_its_grace_after_the_peer_half_closed(how: str) -> None:
     service = Kilobytes()
@@ -246,12 +241,6 @@ async def test_server_close_is_bounded_by_its_grace_after_the_peer_half_closed(h
 # -- 4. Server.close(grace) does not wait for a notification handler whose client left -------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="behaviour 12: Server.close(grace) waits for notification handlers only on "
-    "connections still open; a client that notifies and disconnects (fire and forget) "
-    "leaves its handler running, and close() returns at once",
-)
 async def test_server_close_waits_for_a_notification_handler_whose_client_left() -> None:
     started = asyncio.Event()
     finished = asyncio.Event()
