@@ -381,20 +381,6 @@ class AsyncCall(Generic[T]):
         return f"<AsyncCall{where} {self._status.value}>"
 
 
-class _Abandoned:
-    """Marks a msgid whose call ended locally (abortive cancel, deadline) while
-    the peer may still answer it: the id stays reserved until that answer comes,
-    so a late reply can never complete a newer call that reused the id."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<abandoned>"
-
-
-ABANDONED: Final = _Abandoned()
-
-
 class OutgoingCalls:
     """Our calls pending on one connection: ``{msgid: AsyncCall}``.
 
@@ -404,14 +390,20 @@ class OutgoingCalls:
     handle's ``cancel()``, a deadline timer).
     """
 
-    __slots__ = ("_connection", "_encoder", "_loop", "_max_pending", "_next_msgid", "_pending")
+    __slots__ = ("_abandoned", "_connection", "_encoder", "_loop", "_max_pending", "_next_msgid", "_pending")
 
     def __init__(self, connection: Connection, *, max_pending: int) -> None:
         self._connection = connection
         self._encoder = connection.encoder
         self._max_pending = max_pending
         self._loop = connection.loop
-        self._pending: dict[int, AsyncCall[Any] | _Abandoned] = {}
+        self._pending: dict[int, AsyncCall[Any]] = {}
+        # Ids of calls that ended here (deadline, abortive cancel) while the peer
+        # may still answer them: held, oldest first, so a late answer can never
+        # complete a newer call that got the same id. At most max_pending are
+        # held; beyond, the oldest is let go (it comes round again only after
+        # 2**32 more calls). They do not count as pending calls.
+        self._abandoned: dict[int, None] = {}
         self._next_msgid = 0
 
     @property
@@ -420,8 +412,8 @@ class OutgoingCalls:
         return self._loop
 
     def __len__(self) -> int:
-        """Calls waiting for a reply, including ids held for abandoned calls."""
-        return len(self._pending)
+        """Calls waiting for a reply, including ids held for calls that ended here."""
+        return len(self._pending) + len(self._abandoned)
 
     @staticmethod
     def _wrong_caller(what: str) -> RuntimeError:
@@ -467,7 +459,8 @@ class OutgoingCalls:
         if len(pending) >= self._max_pending:
             raise TooManyPendingCalls(f"{len(pending)} calls are pending on this connection (max_pending)")
         msgid = self._next_msgid
-        while msgid in pending:  # skip ids still in use after a wrap
+        abandoned = self._abandoned
+        while msgid in pending or msgid in abandoned:  # skip ids still in use after a wrap
             msgid = (msgid + 1) & MAX_MSGID
         if timeout is not None and connection.negotiated.deadline:
             data = self._encoder.request(msgid, method, params, {ext.EXT_TIMEOUT: float(timeout)})
@@ -509,9 +502,12 @@ class OutgoingCalls:
     def abandon(self, msgid: int, *, deadline: bool, told: bool = False) -> None:
         """A call ended locally; hold its id until the peer answers, and tell the peer
         (unless it was ``told`` already by a non-abortive cancel)."""
-        if msgid not in self._pending:
+        if self._pending.pop(msgid, None) is None:
             return
-        self._pending[msgid] = ABANDONED
+        abandoned = self._abandoned
+        abandoned[msgid] = None
+        if len(abandoned) > self._max_pending:
+            del abandoned[next(iter(abandoned))]
         negotiated = self._connection.negotiated
         # With the deadline extension the peer enforces the deadline itself.
         if negotiated.cancel and not told and not (deadline and negotiated.deadline):
@@ -531,9 +527,10 @@ class OutgoingCalls:
         """Route a response to its call; one the table does not know is ignored."""
         call = self._pending.pop(response.msgid, None)
         if call is None:
-            logger.debug("asyncrpc: response for unknown msgid %d ignored", response.msgid)
-            return
-        if isinstance(call, _Abandoned):
+            if response.msgid in self._abandoned:
+                del self._abandoned[response.msgid]  # a late answer to a call that ended here
+            else:
+                logger.debug("asyncrpc: response for unknown msgid %d ignored", response.msgid)
             return
         if response.error is None:
             call._succeed(response.result)
@@ -544,8 +541,8 @@ class OutgoingCalls:
     def fail_all(self, reason: str, cause: BaseException | None) -> None:
         """The connection is gone: every pending call fails with ``ConnectionLost(reason)``."""
         pending, self._pending = self._pending, {}
+        self._abandoned.clear()
         for call in pending.values():
-            if isinstance(call, AsyncCall):
-                error = ConnectionLost(reason)
-                error.__cause__ = cause
-                call._fail(error)
+            error = ConnectionLost(reason)
+            error.__cause__ = cause
+            call._fail(error)

@@ -292,14 +292,6 @@ async def _silent_peer() -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=asyncrpc.TooManyPendingCalls,
-    reason="behaviour 7 and docs/protocol.md#message-ids ('4294967296 ids make that harmless'): "
-    "ids held for calls that timed out count against max_pending until the peer answers; "
-    "against a peer that never does, the connection refuses every call once max_pending "
-    "calls have timed out, with nothing pending",
-)
 async def test_calls_that_timed_out_do_not_use_up_max_pending() -> None:
     async with (
         _silent_peer() as port,
@@ -311,6 +303,22 @@ async def test_calls_that_timed_out_do_not_use_up_max_pending() -> None:
         # Nothing is pending; a new call must be made, and time out like the others.
         with pytest.raises(asyncrpc.DeadlineExceeded):
             await client.call("hung", timeout=0.05)
+
+
+async def test_ids_held_for_calls_that_ended_here_are_bounded_and_never_reused_early() -> None:
+    async with (
+        _silent_peer() as port,
+        asyncrpc.connect("127.0.0.1", port, extensions=False, max_pending=3) as client,
+    ):
+        ended = []
+        for _ in range(5):
+            call = client.call("hung")
+            call.cancel()  # abortive: its id stays held for the peer's late answer
+            ended.append(call.msgid)
+        assert client.connection.pending_count == 3  # the oldest ids were let go, not more held
+        fresh = client.call("hung")
+        assert fresh.msgid not in ended  # ids run on: none comes round before 2**32 calls
+        fresh.cancel()
 
 
 # -- 6. a handler's exception echoes the peer's input, amplified -----------------------------
