@@ -27,7 +27,7 @@ from asyncrpc._loops import keep_alive
 from asyncrpc.dispatch import Dispatcher, HandlerKind
 from asyncrpc.errors import EncodeError, MessageTooLarge, MethodNotFound, RemoteError
 from asyncrpc.flow import PauseReason
-from asyncrpc.remote_errors import error_to_wire
+from asyncrpc.remote_errors import bounded, error_to_wire
 from asyncrpc.server_call import ServerCall, peer_cancelled, peer_gone, run_inline, start_task
 from asyncrpc.wire import extensions as ext
 
@@ -296,7 +296,7 @@ class IncomingCalls:
             "asyncrpc: notification handler %s raised %s: %s",
             _short(method),
             type(exc).__name__,
-            exc,
+            bounded(str(exc), 300),
             exc_info=logger.isEnabledFor(logging.DEBUG),
         )
 

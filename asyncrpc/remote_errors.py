@@ -33,7 +33,14 @@ from asyncrpc.errors import (
     RPCError,
 )
 
-__all__ = ["ERROR_TYPES", "error_from_wire", "error_to_wire", "register_error_type"]
+__all__ = [
+    "ERROR_TYPES",
+    "MESSAGE_LIMIT",
+    "bounded",
+    "error_from_wire",
+    "error_to_wire",
+    "register_error_type",
+]
 
 ERROR_TYPES: Final[dict[str, type[RPCError]]] = {
     "MethodNotFound": MethodNotFound,
@@ -75,6 +82,22 @@ def error_type_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+MESSAGE_LIMIT: Final = 1000
+"""Characters of an exception's message an error reply (or a log line) carries.
+
+A handler's exception often repeats the peer's own input (``KeyError`` of a
+lookup by the peer's value, as ``repr()``, several times larger than it came):
+cut, an error reply never echoes unbounded input.
+"""
+
+
+def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text``, cut to ``limit`` characters with a note of how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 def error_to_wire(exc: BaseException, *, structured: bool, code: int | None = None) -> Any:
     """The error object for ``exc``, in the shape the peer understands.
 
@@ -85,8 +108,8 @@ def error_to_wire(exc: BaseException, *, structured: bool, code: int | None = No
         code: an error code to send; default the ``code`` of a
             :class:`~asyncrpc.RemoteError` raised with one.
     """
-    name = error_type_name(exc)
-    message = exc.message if isinstance(exc, RemoteError) else str(exc)
+    name = bounded(error_type_name(exc), 100)
+    message = bounded(exc.message if isinstance(exc, RemoteError) else str(exc))
     if code is None and isinstance(exc, RemoteError) and isinstance(exc.code, int):
         code = exc.code if type(exc) is RemoteError else None
     if structured:

@@ -160,3 +160,32 @@ def test_connection_lost_and_deadline_exceeded_are_the_builtin_kinds_too() -> No
     assert issubclass(asyncrpc.ConnectionLost, asyncrpc.RPCError)
     assert issubclass(asyncrpc.DeadlineExceeded, asyncrpc.RPCError)
     assert str(asyncrpc.ConnectionLost("connection lost: reset")) == "connection lost: reset"
+
+
+async def test_a_failing_notification_handler_logs_one_bounded_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lookups = {"known": 1}
+    done = asyncio.Event()
+
+    def lookup(key: str) -> int:
+        try:
+            return lookups[key]  # a KeyError repeats the peer's key
+        finally:
+            done.set()
+
+    server = asyncrpc.Server()
+    server.register_function(lookup)
+    await server.start("127.0.0.1", 0)
+    caplog.set_level(logging.WARNING, logger="asyncrpc")
+    try:
+        async with asyncrpc.connect("127.0.0.1", server.port) as client:
+            client.notify("lookup", "k" * 1_000_000)
+            async with asyncio.timeout(5):
+                await done.wait()
+            assert await client.call("lookup", "known") == 1  # the notification was handled first
+    finally:
+        await server.close(grace=1.0)
+    (line,) = [r.getMessage() for r in caplog.records if "raised KeyError" in r.getMessage()]
+    assert len(line) < 600
+    assert "\n" not in line

@@ -330,12 +330,6 @@ def set_mode(name: str) -> int:
     return MODES[name]  # the commonest handler there is: a lookup by the peer's value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="behaviour 18 ('error replies never echo unbounded input'): a handler's KeyError "
-    "on the peer's value goes back whole, as repr(): 64 KiB of non-UTF-8 bytes come back "
-    "as a 384 KiB error reply (the same text, 6x, is a WARNING line for a notification)",
-)
 async def test_an_error_reply_does_not_echo_the_peers_input_amplified() -> None:
     server = asyncrpc.Server()
     server.register_function(set_mode)
