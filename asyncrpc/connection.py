@@ -42,7 +42,7 @@ from typing import Any, Final, Protocol, cast
 from asyncrpc._loops import running_loop
 from asyncrpc.connection_state import CLOSED, CLOSING, NEW, OPEN, READY, TRANSITIONS, ConnectionState
 from asyncrpc.dispatch import Dispatcher
-from asyncrpc.errors import ConnectionLost, DeadlineExceeded, ProtocolError, RemoteError
+from asyncrpc.errors import ConnectionLost, ProtocolError, RPCError
 from asyncrpc.flow import PauseReason
 from asyncrpc.handle import OutgoingCalls
 from asyncrpc.incoming import IncomingCalls
@@ -374,7 +374,9 @@ class Connection(asyncio.Protocol):
         probe = self.outgoing.call(ext.HELLO_METHOD, [self._hello_payload()], timeout=timeout)
         try:
             payload = await probe
-        except (RemoteError, DeadlineExceeded):
+        except ConnectionLost:
+            raise
+        except RPCError:  # any error answer (whatever type it names), or none in time: a plain peer
             payload = None
         self._agree(payload)
         return self.negotiated.features

@@ -342,3 +342,30 @@ async def test_server_ignores_cancel_for_unknown_or_answered_call(
     client.send(msgpack.packb([2, "asyncrpc.cancel", ["not an id"]]))
     client.send(request(11, "p.ping"))
     assert await client.receive() == [1, 11, None, "pong"]
+
+
+@pytest.mark.parametrize("error_type", ["CallCancelled", "MessageTooLarge", "DeadlineExceeded"])
+async def test_an_error_answer_to_the_hello_of_any_type_means_a_plain_peer(error_type: str) -> None:
+    """Whatever error type a peer names in its answer to the probe, it is a plain peer, not a failure."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        unpacker = msgpack.Unpacker(raw=False)
+        while data := await reader.read(65536):
+            unpacker.feed(data)
+            for _, msgid, method, _ in unpacker:
+                if method == "asyncrpc.hello":
+                    error = {"type": error_type, "message": "no"}
+                    writer.write(msgpack.packb([1, msgid, error, None]))
+                else:
+                    writer.write(msgpack.packb([1, msgid, None, "plain"]))
+        writer.close()
+
+    peer = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        port = int(peer.sockets[0].getsockname()[1])
+        async with asyncrpc.connect("127.0.0.1", port) as client:
+            assert client.features == frozenset()
+            assert await client.call("anything") == "plain"
+    finally:
+        peer.close()
+        await peer.wait_closed()

@@ -367,13 +367,6 @@ async def small_limit_server() -> AsyncIterator[str]:
         await server.close(grace=0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=asyncrpc.MessageTooLarge,
-    reason="behaviour 16: `asyncrpc call` with arguments larger than the peer accepts "
-    "(behaviour 14's MessageTooLarge at the call site) ends in a traceback and exit status "
-    "1, not one error line and status 2",
-)
 async def test_cli_arguments_over_the_peers_limit_are_one_error_line(
     capsys: pytest.CaptureFixture[str], small_limit_server: str
 ) -> None:
@@ -382,13 +375,6 @@ async def test_cli_arguments_over_the_peers_limit_are_one_error_line(
     assert "1024" in ran.error_line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="behaviour 16 / docs/cli.md: `asyncrpc call` prints a result's non-UTF-8 str "
-    "values readably but writes a non-UTF-8 map key as a lone surrogate: on a stdout that "
-    "encodes strictly (any UTF-8 locale but C.UTF-8, PYTHONIOENCODING=utf-8) a traceback",
-)
 async def test_cli_prints_a_map_key_that_is_not_utf8(
     capsys: pytest.CaptureFixture[str], small_limit_server: str
 ) -> None:

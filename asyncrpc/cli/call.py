@@ -13,6 +13,7 @@ from asyncrpc.errors import (
     ConnectionLost,
     DeadlineExceeded,
     EncodeError,
+    MessageTooLarge,
     ProtocolError,
     RemoteError,
     RPCError,
@@ -48,9 +49,9 @@ def to_json(value: Any) -> Any:
 
 
 def _json_key(key: Any) -> str | int | float | bool | None:
-    if key is None or isinstance(key, str | int | float | bool):
+    if key is None or isinstance(key, int | float | bool):
         return key  # json.dumps writes these as keys itself
-    converted = to_json(key)
+    converted = to_json(key)  # a str that is not UTF-8 too: keys print as values do
     return converted if isinstance(converted, str) else json.dumps(converted, default=repr)
 
 
@@ -139,6 +140,8 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
             call = client.call(method, *params, timeout=timeout)
         except EncodeError as exc:
             raise CommandError(f"the arguments cannot be sent as MessagePack: {exc}") from None
+        except MessageTooLarge as exc:
+            raise CommandError(f"the arguments are too large for {address}: {exc}") from None
         try:
             result = await call
         except RemoteError as exc:
@@ -152,5 +155,8 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
             raise _lost(address, exc, connecting=False) from None
         except RPCError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}", ExitStatus.REMOTE_ERROR) from None
-    print(json.dumps(to_json(result), ensure_ascii=False, default=repr))
+    try:
+        print(json.dumps(to_json(result), ensure_ascii=False, default=repr))
+    except OSError as exc:  # a full disk, a closed pipe
+        raise CommandError(f"cannot write the result: {reason(exc)}") from None
     return ExitStatus.OK
