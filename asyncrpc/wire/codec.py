@@ -56,7 +56,8 @@ from typing import Any, Final
 
 import msgpack
 
-from asyncrpc.errors import EncodeError, ProtocolError
+from asyncrpc.errors import ProtocolError
+from asyncrpc.wire.encoder import Encoder
 from asyncrpc.wire.events import (
     MAX_MSGID,
     NEED_DATA,
@@ -71,6 +72,7 @@ from asyncrpc.wire.events import (
 )
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
+# Encoder lives in encoder.py; it is re-exported for `from asyncrpc.wire.codec import Decoder, Encoder`.
 __all__ = ["Decoder", "Encoder"]
 
 _TYPE_NAMES = {REQUEST: "request", RESPONSE: "response", NOTIFICATION: "notification"}
@@ -887,53 +889,3 @@ class Decoder:
             except UnicodeDecodeError:
                 pass
         raise ProtocolError(f"{_TYPE_NAMES[kind]} method is not a string: {_describe(value)}")
-
-
-class Encoder:
-    """Turns messages into bytes. Values msgpack cannot encode raise :class:`EncodeError`."""
-
-    __slots__ = ("_pack",)
-
-    def __init__(self) -> None:
-        # surrogateescape: a str decoded from non-UTF-8 bytes goes back as those bytes.
-        self._pack = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
-
-    def _encode(self, message: list[Any]) -> bytes:
-        try:
-            return self._pack(message)  # type: ignore[no-any-return]
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
-
-    def request(
-        self,
-        msgid: int,
-        method: str,
-        params: list[Any] | tuple[Any, ...],
-        extension: dict[str, Any] | None = None,
-    ) -> bytes:
-        """``[0, msgid, method, params]``, with the extension map only when given."""
-        if extension:
-            return self._encode([REQUEST, msgid, method, params, extension])
-        try:  # _encode() inlined: one request per call
-            return self._pack([REQUEST, msgid, method, params])  # type: ignore[no-any-return]
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
-
-    def response(self, msgid: int, error: Any, result: Any) -> bytes:
-        """``[1, msgid, error, result]``."""
-        try:  # _encode() inlined: one response per call
-            return self._pack([RESPONSE, msgid, error, result])  # type: ignore[no-any-return]
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
-
-    def notification(self, method: str, params: list[Any] | tuple[Any, ...]) -> bytes:
-        """``[2, method, params]``."""
-        return self._encode([NOTIFICATION, method, params])
-
-    def send(self, event: Event) -> bytes:
-        """Any event, as bytes (the h11-style entry point)."""
-        if isinstance(event, Request):
-            return self.request(event.msgid, event.method, event.params, event.extension)
-        if isinstance(event, Response):
-            return self.response(event.msgid, event.error, event.result)
-        return self.notification(event.method, event.params)
