@@ -48,7 +48,6 @@ raised again on every later call.
 
 from __future__ import annotations
 
-import reprlib
 import struct
 from collections.abc import Iterator
 from itertools import count
@@ -57,6 +56,7 @@ from typing import Any, Final
 import msgpack
 
 from asyncrpc.errors import ProtocolError
+from asyncrpc.wire.describe import UNPACK_ERRORS, describe, malformed, too_deep, too_large
 from asyncrpc.wire.encoder import Encoder
 from asyncrpc.wire.events import (
     MAX_MSGID,
@@ -101,65 +101,6 @@ _RENEW_AFTER: Final = 4 * 1024 * 1024
 # msgpack's own errors are ValueErrors; an unhashable map key is a TypeError).
 _UNPACK_FAILURES: Final = (ValueError, TypeError, msgpack.UnpackException)
 
-# msgpack raises these without a message; say what they mean.
-_UNPACK_ERRORS: dict[type[Exception], str] = {
-    msgpack.FormatError: "invalid type byte (FormatError)",
-    msgpack.StackError: "containers nested deeper than msgpack decodes (StackError)",
-}
-
-
-# -- describing bad values ----------------------------------------------------------------
-
-
-class _BoundedRepr(reprlib.Repr):
-    """``repr()`` that stays short and shallow whatever it is given.
-
-    A peer's value can be nested a thousand levels deep or megabytes long;
-    builtin ``repr`` would recurse through all of it (``RecursionError``) or
-    copy all of it into the error message.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxlevel = 3
-        self.maxlist = self.maxtuple = self.maxdict = 4
-        self.maxstring = self.maxother = 40
-
-    def repr_bytes(self, x: bytes, level: int) -> str:
-        if len(x) <= self.maxstring:
-            return repr(x)
-        return repr(x[: self.maxstring]) + self.fillvalue
-
-    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
-        # reprlib sorts every key first: wasted work on a 65,536-key map.
-        if not x:
-            return "{}"
-        if level <= 0:
-            return "{" + self.fillvalue + "}"
-        pieces = []
-        for index, (key, value) in enumerate(x.items()):
-            if index == self.maxdict:
-                pieces.append(self.fillvalue)
-                break
-            pieces.append(f"{self.repr1(key, level - 1)}: {self.repr1(value, level - 1)}")
-        return "{" + ", ".join(pieces) + "}"
-
-    def repr_ExtType(self, x: msgpack.ExtType, level: int) -> str:
-        return f"ExtType(code={x.code}, data={self.repr_bytes(x.data, level)})"
-
-
-_bounded_repr = _BoundedRepr().repr
-
-
-def _describe(value: Any) -> str:
-    """A one-line description of a peer's value, at most 60 characters, for error messages."""
-    text = _bounded_repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _too_deep(max_depth: int) -> ProtocolError:
-    return ProtocolError(f"containers nested deeper than the limit (max_depth={max_depth})")
-
 
 def _check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) -> None:
     """Raise if containers nest past ``max_depth``, ``value`` being at ``level``.
@@ -174,7 +115,7 @@ def _check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) 
     current: list[Any] = [value]
     while current:
         if level > max_depth:
-            raise _too_deep(max_depth)
+            raise too_deep(max_depth)
         below: list[Any] = []
         for container in current:
             items = container.values() if type(container) is dict else container
@@ -190,7 +131,7 @@ _RECURSIVE_DEPTH: Final = 200
 
 def _check_nesting(value: list[Any] | dict[Any, Any], left: int, max_depth: int) -> None:
     if left < 0:
-        raise _too_deep(max_depth)
+        raise too_deep(max_depth)
     items = value.values() if type(value) is dict else value
     # A long container (a Neovim buffer's lines) is first searched for
     # containers at C speed: most hold none.
@@ -362,8 +303,8 @@ class _HeaderScanner:
                     raise self._over(items, "max_array_len", limits.max_array_len)
                 if len(opened) > max_open:
                     if len(opened) > max_depth:
-                        raise _too_deep(max_depth)
-                    raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.StackError]}")
+                        raise too_deep(max_depth)
+                    raise ProtocolError(f"malformed msgpack: {UNPACK_ERRORS[msgpack.StackError]}")
                 pos += 1 + width
                 if items:
                     remaining -= 1
@@ -374,7 +315,7 @@ class _HeaderScanner:
                         raise self._cannot_fit(before + pos + outer + remaining)
                     continue
             else:
-                raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.FormatError]}")
+                raise ProtocolError(f"malformed msgpack: {UNPACK_ERRORS[msgpack.FormatError]}")
             # A token has been read: so has every container whose last item it was.
             remaining -= 1
             while not remaining:
@@ -405,9 +346,7 @@ class _HeaderScanner:
         )
 
     def _too_large(self) -> ProtocolError:
-        return ProtocolError(
-            f"message larger than the limit (max_message_size={self._limits.max_message_size})"
-        )
+        return too_large(self._limits.max_message_size)
 
     @staticmethod
     def _over(count: int, name: str, limit: int) -> ProtocolError:
@@ -587,7 +526,7 @@ class Decoder:
                 skip()
                 end = tell()
                 if end - last > limit:
-                    self._error = ProtocolError(f"message larger than the limit (max_message_size={limit})")
+                    self._error = too_large(limit)
                     break
                 last = end
                 found += 1
@@ -628,7 +567,7 @@ class Decoder:
         try:
             skipper.skip()  # the same message ends, for the skipper too
         except (msgpack.OutOfData, *_UNPACK_FAILURES) as exc:  # they disagree: never seen
-            self._error = self._malformed(exc)
+            self._error = malformed(exc)
             self._scanner = self._skipper = None
             return
         self._scanner = None
@@ -715,7 +654,7 @@ class Decoder:
         except ProtocolError as fault:
             fault.__cause__ = exc
             return fault
-        error = self._malformed(exc)
+        error = malformed(exc)
         error.__cause__ = exc
         return error
 
@@ -732,7 +671,7 @@ class Decoder:
             except ProtocolError as exc:
                 raise self._fail(exc) from None
             except _UNPACK_FAILURES as exc:
-                raise self._fail(self._malformed(exc)) from exc
+                raise self._fail(malformed(exc)) from exc
         if self._pending is not None:
             self._settle()
         if self._error is not None:
@@ -747,16 +686,6 @@ class Decoder:
         self._ready = 0
         self._pending = self._scanner = self._skipper = None
         return error
-
-    @staticmethod
-    def _malformed(exc: Exception) -> ProtocolError:
-        # FormatError, StackError, over-length values (from our Limits) and
-        # unhashable map keys (TypeError) all land here. msgpack's messages
-        # are short fixed texts; cut anyway, never echo input.
-        detail = str(exc)[:120] or _UNPACK_ERRORS.get(type(exc), type(exc).__name__)
-        if "exceeds max_" in detail:  # msgpack's own length checks, from our Limits
-            return ProtocolError(f"message breaks a decoder limit: {detail}")
-        return ProtocolError(f"malformed msgpack: {detail}")
 
     def __iter__(self) -> Iterator[Event]:
         """Every complete message buffered so far; stops at the first incomplete one.
@@ -776,7 +705,7 @@ class Decoder:
             except ProtocolError as exc:
                 raise self._fail(exc) from None
             except (*_UNPACK_FAILURES, StopIteration) as exc:
-                raise self._fail(self._malformed(exc)) from exc
+                raise self._fail(malformed(exc)) from exc
             yield event
         if self._pending is not None:
             self._settle()
@@ -830,7 +759,7 @@ class Decoder:
     def _checked_event(self, message: Any) -> Event:
         """Every shape check, in order; raises :class:`ProtocolError` naming the first fault."""
         if type(message) is not list:
-            raise ProtocolError(f"message is not an array: {_describe(message)}")
+            raise ProtocolError(f"message is not an array: {describe(message)}")
         if not message:
             raise ProtocolError("message is an empty array")
         kind = message[0]
@@ -840,7 +769,7 @@ class Decoder:
             if size == 5 and self.accept_extension:
                 extension = message[4]
                 if type(extension) is not dict:
-                    raise ProtocolError(f"request extension is not a map: {_describe(extension)}")
+                    raise ProtocolError(f"request extension is not a map: {describe(extension)}")
                 _check_depth(extension, depth, 1)
             elif size != 4:
                 raise ProtocolError(f"request has {size} elements, expected 4")
@@ -850,7 +779,7 @@ class Decoder:
             method = self._method(message[2], kind)
             params = message[3]
             if type(params) is not list:
-                raise ProtocolError(f"request params is not an array: {_describe(params)}")
+                raise ProtocolError(f"request params is not an array: {describe(params)}")
             _check_depth(params, depth, 1)
             return Request(msgid, method, params, extension)
         if kind == RESPONSE and type(kind) is int:
@@ -867,15 +796,15 @@ class Decoder:
             method = self._method(message[1], kind)
             params = message[2]
             if type(params) is not list:
-                raise ProtocolError(f"notification params is not an array: {_describe(params)}")
+                raise ProtocolError(f"notification params is not an array: {describe(params)}")
             _check_depth(params, depth, 1)
             return Notification(method, params)
-        raise ProtocolError(f"unknown message type {_describe(kind)} (expected 0, 1 or 2)")
+        raise ProtocolError(f"unknown message type {describe(kind)} (expected 0, 1 or 2)")
 
     @staticmethod
     def _msgid(value: Any, kind: int) -> int:
         if type(value) is not int or not 0 <= value <= MAX_MSGID:
-            raise ProtocolError(f"{_TYPE_NAMES[kind]} msgid is not a uint32: {_describe(value)}")
+            raise ProtocolError(f"{_TYPE_NAMES[kind]} msgid is not a uint32: {describe(value)}")
         return value
 
     @staticmethod
@@ -888,4 +817,4 @@ class Decoder:
                 return value.decode("utf-8")
             except UnicodeDecodeError:
                 pass
-        raise ProtocolError(f"{_TYPE_NAMES[kind]} method is not a string: {_describe(value)}")
+        raise ProtocolError(f"{_TYPE_NAMES[kind]} method is not a string: {describe(value)}")
