@@ -56,26 +56,14 @@ from typing import Any, Final
 import msgpack
 
 from asyncrpc.errors import ProtocolError
-from asyncrpc.wire.describe import UNPACK_ERRORS, describe, malformed, too_deep, too_large
+from asyncrpc.wire.describe import UNPACK_ERRORS, malformed, too_deep, too_large
 from asyncrpc.wire.encoder import Encoder
-from asyncrpc.wire.events import (
-    MAX_MSGID,
-    NEED_DATA,
-    NOTIFICATION,
-    REQUEST,
-    RESPONSE,
-    Event,
-    NeedData,
-    Notification,
-    Request,
-    Response,
-)
+from asyncrpc.wire.events import NEED_DATA, Event, NeedData
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
+from asyncrpc.wire.shapes import ShapeChecker
 
 # Encoder lives in encoder.py; it is re-exported for `from asyncrpc.wire.codec import Decoder, Encoder`.
 __all__ = ["Decoder", "Encoder"]
-
-_TYPE_NAMES = {REQUEST: "request", RESPONSE: "response", NOTIFICATION: "notification"}
 
 #: msgpack's C parser refuses to open more containers than this at once.
 _MSGPACK_STACK: Final = 1024
@@ -100,46 +88,6 @@ _RENEW_AFTER: Final = 4 * 1024 * 1024
 # What msgpack raises for bytes it cannot decode (UnicodeDecodeError and
 # msgpack's own errors are ValueErrors; an unhashable map key is a TypeError).
 _UNPACK_FAILURES: Final = (ValueError, TypeError, msgpack.UnpackException)
-
-
-def _check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) -> None:
-    """Raise if containers nest past ``max_depth``, ``value`` being at ``level``.
-
-    Map keys are never containers here: msgpack refuses a list or a map as
-    a key (unhashable).
-    """
-    if max_depth <= _RECURSIVE_DEPTH:
-        _check_nesting(value, max_depth - level, max_depth)
-        return
-    # A limit past Python's recursion limit: a loop over one level at a time.
-    current: list[Any] = [value]
-    while current:
-        if level > max_depth:
-            raise too_deep(max_depth)
-        below: list[Any] = []
-        for container in current:
-            items = container.values() if type(container) is dict else container
-            below.extend([item for item in items if type(item) is list or type(item) is dict])
-        current = below
-        level += 1
-
-
-#: Up to this max_depth the depth check recurses (the fastest way in CPython),
-#: far below Python's recursion limit.
-_RECURSIVE_DEPTH: Final = 200
-
-
-def _check_nesting(value: list[Any] | dict[Any, Any], left: int, max_depth: int) -> None:
-    if left < 0:
-        raise too_deep(max_depth)
-    items = value.values() if type(value) is dict else value
-    # A long container (a Neovim buffer's lines) is first searched for
-    # containers at C speed: most hold none.
-    if len(items) >= 64 and list not in (present := set(map(type, items))) and dict not in present:
-        return
-    for item in items:
-        if type(item) is list or type(item) is dict:
-            _check_nesting(item, left - 1, max_depth)
 
 
 # -- reading headers of an unfinished message ---------------------------------------------
@@ -378,14 +326,14 @@ class Decoder:
         "_received",
         "_renewed_at",
         "_scanner",
+        "_shapes",
         "_skipped_from",
         "_skipper",
-        "accept_extension",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False) -> None:
         self._limits = limits
-        self.accept_extension = accept_extension
+        self._shapes = ShapeChecker(limits.max_depth, accept_extension=accept_extension)
         self._received = 0  # bytes fed so far
         self._boundary = 0  # where the last complete message ends (once _pending is settled)
         self._ready = 0  # complete messages in the builder, not yet returned
@@ -428,6 +376,15 @@ class Decoder:
     def limits(self) -> Limits:
         """The limits this decoder enforces."""
         return self._limits
+
+    @property
+    def accept_extension(self) -> bool:
+        """Whether a five-element request (with an extension map) is accepted; settable at any time."""
+        return self._shapes.accept_extension
+
+    @accept_extension.setter
+    def accept_extension(self, value: bool) -> None:
+        self._shapes.accept_extension = value
 
     @property
     def buffered(self) -> int:
@@ -667,7 +624,7 @@ class Decoder:
         if self._ready:
             self._ready -= 1
             try:
-                return self._to_event(self._builder.unpack())
+                return self._shapes.to_event(self._builder.unpack())
             except ProtocolError as exc:
                 raise self._fail(exc) from None
             except _UNPACK_FAILURES as exc:
@@ -695,7 +652,7 @@ class Decoder:
         """
         # The read path of every connection: per message, one C unpack of a
         # message known to be complete and the shape checks, nothing more.
-        to_event = self._to_event
+        to_event = self._shapes.to_event
         while self._ready:
             self._ready -= 1
             try:
@@ -720,101 +677,3 @@ class Decoder:
             self._renewed_at = self._built_from = self._received
             self._builder = self._new_builder()
             self._skipper = None
-
-    def _to_event(self, message: Any) -> Event:
-        # Runs for every message: the common valid shapes return from here,
-        # checked inline; anything else (and every error) takes _checked_event.
-        if type(message) is list:
-            size = len(message)
-            if size == 4:
-                kind, msgid, third, fourth = message
-                if type(kind) is int and type(msgid) is int and 0 <= msgid <= MAX_MSGID:
-                    if kind == RESPONSE:
-                        if type(third) is list or type(third) is dict:
-                            _check_depth(third, self._limits.max_depth, 1)
-                        if type(fourth) is list or type(fourth) is dict:
-                            _check_depth(fourth, self._limits.max_depth, 1)
-                        return Response(msgid, third, fourth)
-                    if kind == REQUEST and type(third) is str and type(fourth) is list:
-                        for item in fourth:
-                            if type(item) is list or type(item) is dict:
-                                _check_depth(fourth, self._limits.max_depth, 1)
-                                break
-                        return Request(msgid, third, fourth)
-            elif size == 3:
-                kind, method, params = message
-                if (
-                    type(kind) is int
-                    and kind == NOTIFICATION
-                    and type(method) is str
-                    and type(params) is list
-                ):
-                    for item in params:
-                        if type(item) is list or type(item) is dict:
-                            _check_depth(params, self._limits.max_depth, 1)
-                            break
-                    return Notification(method, params)
-        return self._checked_event(message)
-
-    def _checked_event(self, message: Any) -> Event:
-        """Every shape check, in order; raises :class:`ProtocolError` naming the first fault."""
-        if type(message) is not list:
-            raise ProtocolError(f"message is not an array: {describe(message)}")
-        if not message:
-            raise ProtocolError("message is an empty array")
-        kind = message[0]
-        size = len(message)
-        depth = self._limits.max_depth
-        if kind == REQUEST and type(kind) is int:
-            if size == 5 and self.accept_extension:
-                extension = message[4]
-                if type(extension) is not dict:
-                    raise ProtocolError(f"request extension is not a map: {describe(extension)}")
-                _check_depth(extension, depth, 1)
-            elif size != 4:
-                raise ProtocolError(f"request has {size} elements, expected 4")
-            else:
-                extension = None
-            msgid = self._msgid(message[1], kind)
-            method = self._method(message[2], kind)
-            params = message[3]
-            if type(params) is not list:
-                raise ProtocolError(f"request params is not an array: {describe(params)}")
-            _check_depth(params, depth, 1)
-            return Request(msgid, method, params, extension)
-        if kind == RESPONSE and type(kind) is int:
-            if size != 4:
-                raise ProtocolError(f"response has {size} elements, expected 4")
-            msgid = self._msgid(message[1], kind)
-            for value in message[2:]:
-                if type(value) is list or type(value) is dict:
-                    _check_depth(value, depth, 1)
-            return Response(msgid, message[2], message[3])
-        if kind == NOTIFICATION and type(kind) is int:
-            if size != 3:
-                raise ProtocolError(f"notification has {size} elements, expected 3")
-            method = self._method(message[1], kind)
-            params = message[2]
-            if type(params) is not list:
-                raise ProtocolError(f"notification params is not an array: {describe(params)}")
-            _check_depth(params, depth, 1)
-            return Notification(method, params)
-        raise ProtocolError(f"unknown message type {describe(kind)} (expected 0, 1 or 2)")
-
-    @staticmethod
-    def _msgid(value: Any, kind: int) -> int:
-        if type(value) is not int or not 0 <= value <= MAX_MSGID:
-            raise ProtocolError(f"{_TYPE_NAMES[kind]} msgid is not a uint32: {describe(value)}")
-        return value
-
-    @staticmethod
-    def _method(value: Any, kind: int) -> str:
-        if type(value) is str:
-            return value
-        if type(value) is bytes:
-            # Peers from before msgpack's str/bin split send names as raw bytes.
-            try:
-                return value.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-        raise ProtocolError(f"{_TYPE_NAMES[kind]} method is not a string: {describe(value)}")
