@@ -1,14 +1,19 @@
-"""Bytes to events and events to bytes, with no I/O (the h11 shape).
+"""The decoder: bytes to events, with no I/O (the h11 shape).
 
     decoder = Decoder()
     decoder.receive_data(chunk)          # any split of the stream
     for event in decoder:                # every complete message, in order
         ...
-    data = Encoder().request(7, "add", [1, 2])
+    data = Encoder().request(7, "add", [1, 2])   # encoder.py, re-exported here
 
 The decoder validates every message's shape and raises :class:`ProtocolError`
 naming what was wrong; after that error the stream is out of sync and the
 decoder must not be fed again (the connection closes).
+
+This module keeps what finds message boundaries, and the state that does it.
+Its parts live beside it: ``unpackers.py`` (msgpack's Unpacker, set up for
+each use), ``scanner.py`` (the headers of an unfinished message),
+``shapes.py`` (a decoded value to an event), ``describe.py`` (error texts).
 
 Theory of operation
 -------------------
@@ -61,14 +66,9 @@ from asyncrpc.wire.events import NEED_DATA, Event, NeedData
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 from asyncrpc.wire.scanner import HeaderScanner
 from asyncrpc.wire.shapes import ShapeChecker
+from asyncrpc.wire.unpackers import UNPACK_FAILURES, new_builder, new_skipper, skipped_to
 
-# Encoder lives in encoder.py; it is re-exported for `from asyncrpc.wire.codec import Decoder, Encoder`.
 __all__ = ["Decoder", "Encoder"]
-
-#: Initial buffer of the builder; it grows to what one read or one message needs.
-_READ_SIZE: Final = 64 * 1024
-#: The skipper's: what it holds is consumed at once, so it grows only with the reads.
-_SKIPPER_READ_SIZE: Final = 16 * 1024
 
 #: The most bytes of one unfinished token (a long str or bin) the skipper may hold
 #: besides the builder; past it the skipper is dropped (step 3 above).
@@ -81,10 +81,6 @@ _SCAN_FIRST: Final = 512
 #: After this many bytes, once nothing is buffered, both unpackers are replaced:
 #: msgpack's buffers grow to the largest message seen and never shrink.
 _RENEW_AFTER: Final = 4 * 1024 * 1024
-
-# What msgpack raises for bytes it cannot decode (UnicodeDecodeError and
-# msgpack's own errors are ValueErrors; an unhashable map key is a TypeError).
-_UNPACK_FAILURES: Final = (ValueError, TypeError, msgpack.UnpackException)
 
 
 class Decoder:
@@ -128,31 +124,7 @@ class Decoder:
         self._skipped_from = 0  # the stream offset the skipper started at
         self._built_from = 0  # the stream offset the builder started at
         self._renewed_at = 0
-        self._builder = self._new_builder()
-
-    def _new_builder(self) -> Any:
-        limits = self._limits
-        return msgpack.Unpacker(
-            raw=False,
-            # Neovim sends buffer text as msgpack str whatever its bytes (a
-            # Latin-1 file is not UTF-8): keep such bytes as lone surrogates,
-            # as pynvim does, instead of dropping the connection; the
-            # encoder turns them back into the same bytes.
-            unicode_errors="surrogateescape",
-            strict_map_key=False,
-            use_list=True,
-            # The size limit is per message, checked as messages are found:
-            # msgpack's own buffer limit counts every unread byte, so a chunk
-            # of many small pipelined messages would break it. 0 is msgpack's
-            # "no limit" (2 GiB).
-            max_buffer_size=0,
-            read_size=_READ_SIZE,
-            max_str_len=limits.max_str_len,
-            max_bin_len=limits.max_bin_len,
-            max_ext_len=limits.max_ext_len,
-            max_array_len=limits.max_array_len,
-            max_map_len=limits.max_map_len,
-        )
+        self._builder = new_builder(self._limits)
 
     @property
     def limits(self) -> Limits:
@@ -194,7 +166,7 @@ class Decoder:
         skipper = self._skipper
         if self._scanner is None:
             if skipper is None:
-                skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
+                skipper = self._skipper = new_skipper()
                 self._skipped_from = start
             skipper.feed(data)
             self._count(data, 0, start)
@@ -224,7 +196,7 @@ class Decoder:
         except msgpack.OutOfData:
             self._tail(data, pos, start)  # one unfinished message from data[pos] on
             return
-        except _UNPACK_FAILURES as exc:  # FormatError, StackError
+        except UNPACK_FAILURES as exc:  # FormatError, StackError
             self._error = self._first_fault(data, pos, exc)
             self._scanner = self._skipper = None
             return
@@ -239,10 +211,10 @@ class Decoder:
                 skip()
         except msgpack.OutOfData:
             found -= 1
-        except _UNPACK_FAILURES as exc:
+        except UNPACK_FAILURES as exc:
             found -= 1
             self._ready += found
-            self._boundary = self._skipped_to(data, pos, start, found)
+            self._boundary = start + skipped_to(data, pos, found)
             self._error = self._first_fault(data, self._boundary - start, exc)
             self._scanner = self._skipper = None
             return
@@ -271,7 +243,7 @@ class Decoder:
                 found += 1
         except msgpack.OutOfData:
             pass
-        except _UNPACK_FAILURES as exc:
+        except UNPACK_FAILURES as exc:
             self._error = self._first_fault(data, origin + last - start, exc)
         boundary = self._boundary = origin + last
         self._ready += found
@@ -305,7 +277,7 @@ class Decoder:
             return
         try:
             skipper.skip()  # the same message ends, for the skipper too
-        except (msgpack.OutOfData, *_UNPACK_FAILURES) as exc:  # they disagree: never seen
+        except (msgpack.OutOfData, *UNPACK_FAILURES) as exc:  # they disagree: never seen
             self._error = malformed(exc)
             self._scanner = self._skipper = None
             return
@@ -346,7 +318,7 @@ class Decoder:
         self._ready += 1
         self._boundary = start + end
         if end < len(data):
-            skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
+            skipper = self._skipper = new_skipper()
             self._skipped_from = start + end
             skipper.feed(memoryview(data)[end:])
             self._count(data, end, start)
@@ -361,22 +333,13 @@ class Decoder:
         self._pending = None
         data, pos, start, found = pending
         if self._ready:  # not all taken yet: count again, on a copy of the read
-            boundary = self._skipped_to(data, pos, start, found)
+            boundary = start + skipped_to(data, pos, found)
         else:
             boundary = self._built_from + self._builder.tell()
         self._boundary = boundary
         if boundary < start + len(data):
             self._tail(data, boundary - start, start)
         return self._error is None
-
-    @staticmethod
-    def _skipped_to(data: bytes, pos: int, start: int, found: int) -> int:
-        """The stream offset after the first ``found`` messages of ``data[pos:]``."""
-        counter = msgpack.Unpacker(max_buffer_size=0, read_size=min(len(data) - pos, _READ_SIZE) or 1)
-        counter.feed(memoryview(data)[pos:])
-        for _ in range(found):
-            counter.skip()
-        return start + pos + int(counter.tell())
 
     def _first_fault(self, data: bytes, pos: int, exc: Exception) -> ProtocolError:
         """The error for the message the skipper failed on, named as a split read would name it.
@@ -409,7 +372,7 @@ class Decoder:
                 return self._shapes.to_event(self._builder.unpack())
             except ProtocolError as exc:
                 raise self._fail(exc) from None
-            except _UNPACK_FAILURES as exc:
+            except UNPACK_FAILURES as exc:
                 raise self._fail(malformed(exc)) from exc
         if self._pending is not None:
             self._settle()
@@ -443,7 +406,7 @@ class Decoder:
                 event = to_event(next(self._builder))
             except ProtocolError as exc:
                 raise self._fail(exc) from None
-            except (*_UNPACK_FAILURES, StopIteration) as exc:
+            except (*UNPACK_FAILURES, StopIteration) as exc:
                 raise self._fail(malformed(exc)) from exc
             yield event
         if self._pending is not None:
@@ -457,5 +420,5 @@ class Decoder:
         """Replace both unpackers once nothing is buffered, to give back their grown buffers."""
         if self._boundary == self._received and not self._ready and self._error is None:
             self._renewed_at = self._built_from = self._received
-            self._builder = self._new_builder()
+            self._builder = new_builder(self._limits)
             self._skipper = None
