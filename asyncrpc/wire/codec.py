@@ -107,11 +107,14 @@ class Decoder:
         "_shapes",
         "_skipped_from",
         "_skipper",
+        "_to_event",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False) -> None:
         self._limits = limits
         self._shapes = ShapeChecker(limits.max_depth, accept_extension=accept_extension)
+        # Bound once: iteration starts on every read, and each message is one call of it.
+        self._to_event = self._shapes.to_event
         self._received = 0  # bytes fed so far
         self._boundary = 0  # where the last complete message ends (once _pending is settled)
         self._ready = 0  # complete messages in the builder, not yet returned
@@ -369,7 +372,7 @@ class Decoder:
         if self._ready:
             self._ready -= 1
             try:
-                return self._shapes.to_event(self._builder.unpack())
+                return self._to_event(self._builder.unpack())
             except ProtocolError as exc:
                 raise self._fail(exc) from None
             except UNPACK_FAILURES as exc:
@@ -397,7 +400,7 @@ class Decoder:
         """
         # The read path of every connection: per message, one C unpack of a
         # message known to be complete and the shape checks, nothing more.
-        to_event = self._shapes.to_event
+        to_event = self._to_event
         while self._ready:
             self._ready -= 1
             try:
