@@ -27,7 +27,7 @@ from asyncrpc.wire.events import (
     Response,
 )
 
-__all__ = ["ShapeChecker", "check_depth"]
+__all__ = ["ShapeChecker"]
 
 _TYPE_NAMES: Final = {REQUEST: "request", RESPONSE: "response", NOTIFICATION: "notification"}
 
@@ -65,14 +65,14 @@ class ShapeChecker:
                 if type(kind) is int and type(msgid) is int and 0 <= msgid <= MAX_MSGID:
                     if kind == RESPONSE:
                         if type(third) is list or type(third) is dict:
-                            check_depth(third, self.max_depth, 1)
+                            _check_depth(third, self.max_depth, 1)
                         if type(fourth) is list or type(fourth) is dict:
-                            check_depth(fourth, self.max_depth, 1)
+                            _check_depth(fourth, self.max_depth, 1)
                         return Response(msgid, third, fourth)
                     if kind == REQUEST and type(third) is str and type(fourth) is list:
                         for item in fourth:
                             if type(item) is list or type(item) is dict:
-                                check_depth(fourth, self.max_depth, 1)
+                                _check_depth(fourth, self.max_depth, 1)
                                 break
                         return Request(msgid, third, fourth)
             elif size == 3:
@@ -85,7 +85,7 @@ class ShapeChecker:
                 ):
                     for item in params:
                         if type(item) is list or type(item) is dict:
-                            check_depth(params, self.max_depth, 1)
+                            _check_depth(params, self.max_depth, 1)
                             break
                     return Notification(method, params)
         return self._checked_event(message)
@@ -104,7 +104,7 @@ class ShapeChecker:
                 extension = message[4]
                 if type(extension) is not dict:
                     raise ProtocolError(f"request extension is not a map: {describe(extension)}")
-                check_depth(extension, depth, 1)
+                _check_depth(extension, depth, 1)
             elif size != 4:
                 raise ProtocolError(f"request has {size} elements, expected 4")
             else:
@@ -114,7 +114,7 @@ class ShapeChecker:
             params = message[3]
             if type(params) is not list:
                 raise ProtocolError(f"request params is not an array: {describe(params)}")
-            check_depth(params, depth, 1)
+            _check_depth(params, depth, 1)
             return Request(msgid, method, params, extension)
         if kind == RESPONSE and type(kind) is int:
             if size != 4:
@@ -122,7 +122,7 @@ class ShapeChecker:
             msgid = _msgid(message[1], kind)
             for value in message[2:]:
                 if type(value) is list or type(value) is dict:
-                    check_depth(value, depth, 1)
+                    _check_depth(value, depth, 1)
             return Response(msgid, message[2], message[3])
         if kind == NOTIFICATION and type(kind) is int:
             if size != 3:
@@ -131,7 +131,7 @@ class ShapeChecker:
             params = message[2]
             if type(params) is not list:
                 raise ProtocolError(f"notification params is not an array: {describe(params)}")
-            check_depth(params, depth, 1)
+            _check_depth(params, depth, 1)
             return Notification(method, params)
         raise ProtocolError(f"unknown message type {describe(kind)} (expected 0, 1 or 2)")
 
@@ -154,7 +154,7 @@ def _method(value: Any, kind: int) -> str:
     raise ProtocolError(f"{_TYPE_NAMES[kind]} method is not a string: {describe(value)}")
 
 
-def check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) -> None:
+def _check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) -> None:
     """Raise if containers nest past ``max_depth``, ``value`` being at ``level``.
 
     Map keys are never containers here: msgpack refuses a list or a map as
