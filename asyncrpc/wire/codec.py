@@ -1,14 +1,19 @@
-"""Bytes to events and events to bytes, with no I/O (the h11 shape).
+"""The decoder: bytes to events, with no I/O (the h11 shape).
 
     decoder = Decoder()
     decoder.receive_data(chunk)          # any split of the stream
     for event in decoder:                # every complete message, in order
         ...
-    data = Encoder().request(7, "add", [1, 2])
+    data = Encoder().request(7, "add", [1, 2])   # encoder.py, re-exported here
 
 The decoder validates every message's shape and raises :class:`ProtocolError`
 naming what was wrong; after that error the stream is out of sync and the
 decoder must not be fed again (the connection closes).
+
+This module keeps what finds message boundaries, and the state that does it.
+Its parts live beside it: ``unpackers.py`` (msgpack's Unpacker, set up for
+each use), ``scanner.py`` (the headers of an unfinished message),
+``shapes.py`` (a decoded value to an event), ``describe.py`` (error texts).
 
 Theory of operation
 -------------------
@@ -25,7 +30,7 @@ to be complete, and an unfinished message is checked on its headers alone:
    from the builder once they have been taken (``_settle``), not with a
    ``tell()`` per message; a read of exactly one message (a quiet
    connection) is seen to end at a boundary by one ``tell()``.
-2. When a read ends mid-message, :class:`_HeaderScanner` reads the headers of
+2. When a read ends mid-message, :class:`HeaderScanner` reads the headers of
    that unfinished tail in Python: nesting depth, declared counts, and
    whether what they declare can still fit in ``max_message_size``. It is
    resumable, so a message arriving over many reads is scanned once in
@@ -48,40 +53,22 @@ raised again on every later call.
 
 from __future__ import annotations
 
-import reprlib
-import struct
 from collections.abc import Iterator
 from itertools import count
 from typing import Any, Final
 
 import msgpack
 
-from asyncrpc.errors import EncodeError, ProtocolError
-from asyncrpc.wire.events import (
-    MAX_MSGID,
-    NEED_DATA,
-    NOTIFICATION,
-    REQUEST,
-    RESPONSE,
-    Event,
-    NeedData,
-    Notification,
-    Request,
-    Response,
-)
+from asyncrpc.errors import ProtocolError
+from asyncrpc.wire.describe import malformed, too_large
+from asyncrpc.wire.encoder import Encoder
+from asyncrpc.wire.events import NEED_DATA, Event, NeedData
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
+from asyncrpc.wire.scanner import HeaderScanner
+from asyncrpc.wire.shapes import ShapeChecker
+from asyncrpc.wire.unpackers import UNPACK_FAILURES, new_builder, new_skipper, skipped_to
 
 __all__ = ["Decoder", "Encoder"]
-
-_TYPE_NAMES = {REQUEST: "request", RESPONSE: "response", NOTIFICATION: "notification"}
-
-#: msgpack's C parser refuses to open more containers than this at once.
-_MSGPACK_STACK: Final = 1024
-
-#: Initial buffer of the builder; it grows to what one read or one message needs.
-_READ_SIZE: Final = 64 * 1024
-#: The skipper's: what it holds is consumed at once, so it grows only with the reads.
-_SKIPPER_READ_SIZE: Final = 16 * 1024
 
 #: The most bytes of one unfinished token (a long str or bin) the skipper may hold
 #: besides the builder; past it the skipper is dropped (step 3 above).
@@ -94,326 +81,6 @@ _SCAN_FIRST: Final = 512
 #: After this many bytes, once nothing is buffered, both unpackers are replaced:
 #: msgpack's buffers grow to the largest message seen and never shrink.
 _RENEW_AFTER: Final = 4 * 1024 * 1024
-
-# What msgpack raises for bytes it cannot decode (UnicodeDecodeError and
-# msgpack's own errors are ValueErrors; an unhashable map key is a TypeError).
-_UNPACK_FAILURES: Final = (ValueError, TypeError, msgpack.UnpackException)
-
-# msgpack raises these without a message; say what they mean.
-_UNPACK_ERRORS: dict[type[Exception], str] = {
-    msgpack.FormatError: "invalid type byte (FormatError)",
-    msgpack.StackError: "containers nested deeper than msgpack decodes (StackError)",
-}
-
-
-# -- describing bad values ----------------------------------------------------------------
-
-
-class _BoundedRepr(reprlib.Repr):
-    """``repr()`` that stays short and shallow whatever it is given.
-
-    A peer's value can be nested a thousand levels deep or megabytes long;
-    builtin ``repr`` would recurse through all of it (``RecursionError``) or
-    copy all of it into the error message.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxlevel = 3
-        self.maxlist = self.maxtuple = self.maxdict = 4
-        self.maxstring = self.maxother = 40
-
-    def repr_bytes(self, x: bytes, level: int) -> str:
-        if len(x) <= self.maxstring:
-            return repr(x)
-        return repr(x[: self.maxstring]) + self.fillvalue
-
-    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
-        # reprlib sorts every key first: wasted work on a 65,536-key map.
-        if not x:
-            return "{}"
-        if level <= 0:
-            return "{" + self.fillvalue + "}"
-        pieces = []
-        for index, (key, value) in enumerate(x.items()):
-            if index == self.maxdict:
-                pieces.append(self.fillvalue)
-                break
-            pieces.append(f"{self.repr1(key, level - 1)}: {self.repr1(value, level - 1)}")
-        return "{" + ", ".join(pieces) + "}"
-
-    def repr_ExtType(self, x: msgpack.ExtType, level: int) -> str:
-        return f"ExtType(code={x.code}, data={self.repr_bytes(x.data, level)})"
-
-
-_bounded_repr = _BoundedRepr().repr
-
-
-def _describe(value: Any) -> str:
-    """A one-line description of a peer's value, at most 60 characters, for error messages."""
-    text = _bounded_repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _too_deep(max_depth: int) -> ProtocolError:
-    return ProtocolError(f"containers nested deeper than the limit (max_depth={max_depth})")
-
-
-def _check_depth(value: list[Any] | dict[Any, Any], max_depth: int, level: int) -> None:
-    """Raise if containers nest past ``max_depth``, ``value`` being at ``level``.
-
-    Map keys are never containers here: msgpack refuses a list or a map as
-    a key (unhashable).
-    """
-    if max_depth <= _RECURSIVE_DEPTH:
-        _check_nesting(value, max_depth - level, max_depth)
-        return
-    # A limit past Python's recursion limit: a loop over one level at a time.
-    current: list[Any] = [value]
-    while current:
-        if level > max_depth:
-            raise _too_deep(max_depth)
-        below: list[Any] = []
-        for container in current:
-            items = container.values() if type(container) is dict else container
-            below.extend([item for item in items if type(item) is list or type(item) is dict])
-        current = below
-        level += 1
-
-
-#: Up to this max_depth the depth check recurses (the fastest way in CPython),
-#: far below Python's recursion limit.
-_RECURSIVE_DEPTH: Final = 200
-
-
-def _check_nesting(value: list[Any] | dict[Any, Any], left: int, max_depth: int) -> None:
-    if left < 0:
-        raise _too_deep(max_depth)
-    items = value.values() if type(value) is dict else value
-    # A long container (a Neovim buffer's lines) is first searched for
-    # containers at C speed: most hold none.
-    if len(items) >= 64 and list not in (present := set(map(type, items))) and dict not in present:
-        return
-    for item in items:
-        if type(item) is list or type(item) is dict:
-            _check_nesting(item, left - 1, max_depth)
-
-
-# -- reading headers of an unfinished message ---------------------------------------------
-
-# How the first byte of each msgpack token reads: a kind, and one number whose
-# meaning depends on the kind.
-_SIZED: Final = 0  # the token's whole size is known from its first byte; number: that size
-_STR: Final = 1  # str or bin; number: bytes of its length field
-_EXT: Final = 2  # number: bytes of its length field (a type byte follows it)
-_ARRAY: Final = 3  # number: bytes of its count field, 0 for a fixarray
-_MAP: Final = 4  # number: bytes of its count field, 0 for a fixmap
-_INVALID: Final = 5
-
-
-def _token_table() -> tuple[tuple[int, ...], tuple[int, ...]]:
-    kinds = [_SIZED] * 256
-    numbers = [1] * 256  # positive and negative fixint, nil, false, true
-    for byte in range(0x80, 0xA0):  # fixmap, fixarray
-        kinds[byte], numbers[byte] = (_MAP if byte <= 0x8F else _ARRAY), 0
-    for byte in range(0xA0, 0xC0):  # fixstr
-        numbers[byte] = 1 + (byte & 0x1F)
-    sizes = {0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9, 0xD0: 2, 0xD1: 3, 0xD2: 5, 0xD3: 9}
-    for byte, size in sizes.items():  # float 32 and 64, uint and int 8 to 64
-        numbers[byte] = size
-    for offset, size in enumerate((1, 2, 4, 8, 16)):  # fixext: a type byte, then the data
-        numbers[0xD4 + offset] = 2 + size
-    for first, kind in ((0xC4, _STR), (0xC7, _EXT), (0xD9, _STR)):  # bin, ext, str 8/16/32
-        for offset, width in enumerate((1, 2, 4)):
-            kinds[first + offset], numbers[first + offset] = kind, width
-    for first, kind in ((0xDC, _ARRAY), (0xDE, _MAP)):  # array, map 16/32
-        for offset, width in enumerate((2, 4)):
-            kinds[first + offset], numbers[first + offset] = kind, width
-    kinds[0xC1] = _INVALID
-    return tuple(kinds), tuple(numbers)
-
-
-_KINDS, _NUMBERS = _token_table()
-#: The whole size of each token that has one (scalars, fixstr, fixext), else 0.
-_SIZES = tuple(number if kind == _SIZED else 0 for kind, number in zip(_KINDS, _NUMBERS, strict=True))
-_UINT16 = struct.Struct(">H").unpack_from
-_UINT32 = struct.Struct(">I").unpack_from
-
-
-class _HeaderScanner:
-    """Reads the token headers of one unfinished message, resumably, building nothing.
-
-    It tracks what the headers so far declare: the open containers (their
-    items not yet started), the payload bytes still to come, and the bytes
-    seen. Each item needs at least one more byte and each payload its bytes,
-    so ``seen + payload + items`` is the least the message can still come
-    to; it only grows, and once past ``max_message_size`` the message is
-    refused. So is a header over ``max_array_len`` or ``max_map_len``, and a
-    container nested past ``max_depth``. :meth:`feed` returns where the
-    message ends, or -1 while it goes on.
-    """
-
-    __slots__ = ("_done", "_limits", "_need", "_open", "_outer", "_partial", "_remaining", "_seen")
-
-    def __init__(self, limits: Limits) -> None:
-        self._limits = limits
-        self._open: list[int] = []  # items not yet started, of each enclosing container
-        self._outer = 0  # their sum
-        self._remaining = 1  # items not yet started in the innermost (the message is one item)
-        self._need = 0  # bytes of the last token still to come (its value is never read)
-        self._done = False  # the message ends when those bytes have come
-        self._seen = 0  # bytes of the message read so far
-        self._partial = b""  # the start of a header cut off by the end of a read
-
-    def feed(self, data: bytes, pos: int) -> int:  # noqa: PLR0915 - one flat loop: the slow path's speed
-        """Read ``data[pos:]``; the offset in ``data`` where the message ends, or -1."""
-        end = len(data)
-        need = self._need
-        if need:  # the rest of a token: skipped, never looked at
-            if pos + need > end:
-                self._need = need - (end - pos)
-                self._seen += end - pos
-                return -1
-            pos += need
-            self._seen += need
-            self._need = 0
-            if self._done:
-                return pos
-        shift = 0
-        partial = self._partial
-        if partial:
-            # A header was cut in two: read it whole from a joined copy. The
-            # copy costs a read's bytes once; scanning them costs more.
-            shift = len(partial) - pos
-            data = partial + bytes(data[pos:])
-            pos = 0
-            end = len(data)
-            self._partial = b""
-        limits = self._limits
-        max_size = limits.max_message_size
-        max_depth = limits.max_depth
-        max_open = min(max_depth, _MSGPACK_STACK - 1)
-        kinds = _KINDS
-        numbers = _NUMBERS
-        sizes = _SIZES
-        opened = self._open
-        outer = self._outer
-        remaining = self._remaining
-        # The message's size so far is always `before + pos`: pos may run past
-        # the end of the read by the bytes the last token still needs.
-        before = self._seen - pos
-        while pos < end:
-            byte = data[pos]
-            size = sizes[byte]
-            if size:  # the most common tokens first: scalars and short strs
-                pos += size
-                remaining -= 1
-                if remaining:
-                    continue
-                while not remaining:  # the token ends containers (as below)
-                    if not opened:
-                        if before + pos > max_size:
-                            raise self._too_large() if pos <= end else self._cannot_fit(before + pos)
-                        if pos <= end:
-                            return pos - shift
-                        self._done = True
-                        break
-                    remaining = opened.pop()
-                    outer -= remaining
-                continue
-            kind = kinds[byte]
-            if kind == _STR:
-                width = numbers[byte]
-                if pos + 1 + width > end:
-                    break
-                if width == 1:
-                    pos += 2 + data[pos + 1]
-                elif width == 2:
-                    pos += 3 + _UINT16(data, pos + 1)[0]
-                else:
-                    pos += 5 + _UINT32(data, pos + 1)[0]
-            elif kind == _EXT:
-                width = numbers[byte]
-                if pos + 2 + width > end:
-                    break
-                if width == 1:
-                    pos += 3 + data[pos + 1]
-                elif width == 2:
-                    pos += 4 + _UINT16(data, pos + 1)[0]
-                else:
-                    pos += 6 + _UINT32(data, pos + 1)[0]
-            elif kind != _INVALID:  # array or map
-                width = numbers[byte]
-                if pos + 1 + width > end:
-                    break
-                if not width:
-                    items = byte & 0x0F
-                elif width == 2:
-                    items = _UINT16(data, pos + 1)[0]
-                else:
-                    items = _UINT32(data, pos + 1)[0]
-                if kind == _MAP:
-                    if items > limits.max_map_len:
-                        raise self._over(items, "max_map_len", limits.max_map_len)
-                    items *= 2  # a key and a value
-                elif items > limits.max_array_len:
-                    raise self._over(items, "max_array_len", limits.max_array_len)
-                if len(opened) > max_open:
-                    if len(opened) > max_depth:
-                        raise _too_deep(max_depth)
-                    raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.StackError]}")
-                pos += 1 + width
-                if items:
-                    remaining -= 1
-                    opened.append(remaining)
-                    outer += remaining
-                    remaining = items
-                    if before + pos + outer + remaining > max_size:
-                        raise self._cannot_fit(before + pos + outer + remaining)
-                    continue
-            else:
-                raise ProtocolError(f"malformed msgpack: {_UNPACK_ERRORS[msgpack.FormatError]}")
-            # A token has been read: so has every container whose last item it was.
-            remaining -= 1
-            while not remaining:
-                if not opened:  # the message itself
-                    if before + pos > max_size:
-                        raise self._too_large() if pos <= end else self._cannot_fit(before + pos)
-                    if pos <= end:
-                        return pos - shift
-                    self._done = True
-                    break
-                remaining = opened.pop()
-                outer -= remaining
-        if pos < end:  # a header cut off by the end of the read
-            self._partial = bytes(data[pos:end])
-        else:
-            self._need = pos - end
-        self._seen = before + min(pos, end)
-        self._outer = outer
-        self._remaining = remaining
-        if before + pos + outer + remaining > max_size:
-            raise self._cannot_fit(before + pos + outer + remaining)
-        return -1
-
-    def _cannot_fit(self, least: int) -> ProtocolError:
-        return ProtocolError(
-            f"message larger than the limit (max_message_size={self._limits.max_message_size}):"
-            f" its headers so far need at least {least} bytes"
-        )
-
-    def _too_large(self) -> ProtocolError:
-        return ProtocolError(
-            f"message larger than the limit (max_message_size={self._limits.max_message_size})"
-        )
-
-    @staticmethod
-    def _over(count: int, name: str, limit: int) -> ProtocolError:
-        # The words msgpack uses for the same check on a complete message.
-        return ProtocolError(f"message breaks a decoder limit: {count} exceeds {name}({limit})")
-
-
-# -- the decoder --------------------------------------------------------------------------
 
 
 class Decoder:
@@ -437,14 +104,17 @@ class Decoder:
         "_received",
         "_renewed_at",
         "_scanner",
+        "_shapes",
         "_skipped_from",
         "_skipper",
-        "accept_extension",
+        "_to_event",
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False) -> None:
         self._limits = limits
-        self.accept_extension = accept_extension
+        self._shapes = ShapeChecker(limits.max_depth, accept_extension=accept_extension)
+        # Bound once: iteration starts on every read, and each message is one call of it.
+        self._to_event = self._shapes.to_event
         self._received = 0  # bytes fed so far
         self._boundary = 0  # where the last complete message ends (once _pending is settled)
         self._ready = 0  # complete messages in the builder, not yet returned
@@ -452,41 +122,26 @@ class Decoder:
         # The last read, while where its last complete message ends is not known
         # yet: (data, offset the count started at, stream offset of data, messages).
         self._pending: tuple[bytes, int, int, int] | None = None
-        self._scanner: _HeaderScanner | None = None  # while a message is unfinished
+        self._scanner: HeaderScanner | None = None  # while a message is unfinished
         self._skipper: Any = None  # a msgpack.Unpacker that only skips, made when needed
         self._skipped_from = 0  # the stream offset the skipper started at
         self._built_from = 0  # the stream offset the builder started at
         self._renewed_at = 0
-        self._builder = self._new_builder()
-
-    def _new_builder(self) -> Any:
-        limits = self._limits
-        return msgpack.Unpacker(
-            raw=False,
-            # Neovim sends buffer text as msgpack str whatever its bytes (a
-            # Latin-1 file is not UTF-8): keep such bytes as lone surrogates,
-            # as pynvim does, instead of dropping the connection; the
-            # encoder turns them back into the same bytes.
-            unicode_errors="surrogateescape",
-            strict_map_key=False,
-            use_list=True,
-            # The size limit is per message, checked as messages are found:
-            # msgpack's own buffer limit counts every unread byte, so a chunk
-            # of many small pipelined messages would break it. 0 is msgpack's
-            # "no limit" (2 GiB).
-            max_buffer_size=0,
-            read_size=_READ_SIZE,
-            max_str_len=limits.max_str_len,
-            max_bin_len=limits.max_bin_len,
-            max_ext_len=limits.max_ext_len,
-            max_array_len=limits.max_array_len,
-            max_map_len=limits.max_map_len,
-        )
+        self._builder = new_builder(self._limits)
 
     @property
     def limits(self) -> Limits:
         """The limits this decoder enforces."""
         return self._limits
+
+    @property
+    def accept_extension(self) -> bool:
+        """Whether a five-element request (with an extension map) is accepted; settable at any time."""
+        return self._shapes.accept_extension
+
+    @accept_extension.setter
+    def accept_extension(self, value: bool) -> None:
+        self._shapes.accept_extension = value
 
     @property
     def buffered(self) -> int:
@@ -514,7 +169,7 @@ class Decoder:
         skipper = self._skipper
         if self._scanner is None:
             if skipper is None:
-                skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
+                skipper = self._skipper = new_skipper()
                 self._skipped_from = start
             skipper.feed(data)
             self._count(data, 0, start)
@@ -544,7 +199,7 @@ class Decoder:
         except msgpack.OutOfData:
             self._tail(data, pos, start)  # one unfinished message from data[pos] on
             return
-        except _UNPACK_FAILURES as exc:  # FormatError, StackError
+        except UNPACK_FAILURES as exc:  # FormatError, StackError
             self._error = self._first_fault(data, pos, exc)
             self._scanner = self._skipper = None
             return
@@ -559,10 +214,10 @@ class Decoder:
                 skip()
         except msgpack.OutOfData:
             found -= 1
-        except _UNPACK_FAILURES as exc:
+        except UNPACK_FAILURES as exc:
             found -= 1
             self._ready += found
-            self._boundary = self._skipped_to(data, pos, start, found)
+            self._boundary = start + skipped_to(data, pos, found)
             self._error = self._first_fault(data, self._boundary - start, exc)
             self._scanner = self._skipper = None
             return
@@ -585,13 +240,13 @@ class Decoder:
                 skip()
                 end = tell()
                 if end - last > limit:
-                    self._error = ProtocolError(f"message larger than the limit (max_message_size={limit})")
+                    self._error = too_large(limit)
                     break
                 last = end
                 found += 1
         except msgpack.OutOfData:
             pass
-        except _UNPACK_FAILURES as exc:
+        except UNPACK_FAILURES as exc:
             self._error = self._first_fault(data, origin + last - start, exc)
         boundary = self._boundary = origin + last
         self._ready += found
@@ -625,8 +280,8 @@ class Decoder:
             return
         try:
             skipper.skip()  # the same message ends, for the skipper too
-        except (msgpack.OutOfData, *_UNPACK_FAILURES) as exc:  # they disagree: never seen
-            self._error = self._malformed(exc)
+        except (msgpack.OutOfData, *UNPACK_FAILURES) as exc:  # they disagree: never seen
+            self._error = malformed(exc)
             self._scanner = self._skipper = None
             return
         self._scanner = None
@@ -639,7 +294,7 @@ class Decoder:
         """The read ends mid-message: check what the headers in ``data[pos:]`` declare."""
         scanner = self._scanner
         if scanner is None:
-            scanner = self._scanner = _HeaderScanner(self._limits)
+            scanner = self._scanner = HeaderScanner(self._limits)
         try:
             scanner.feed(data, pos)
         except ProtocolError as exc:
@@ -666,7 +321,7 @@ class Decoder:
         self._ready += 1
         self._boundary = start + end
         if end < len(data):
-            skipper = self._skipper = msgpack.Unpacker(max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
+            skipper = self._skipper = new_skipper()
             self._skipped_from = start + end
             skipper.feed(memoryview(data)[end:])
             self._count(data, end, start)
@@ -681,22 +336,13 @@ class Decoder:
         self._pending = None
         data, pos, start, found = pending
         if self._ready:  # not all taken yet: count again, on a copy of the read
-            boundary = self._skipped_to(data, pos, start, found)
+            boundary = start + skipped_to(data, pos, found)
         else:
             boundary = self._built_from + self._builder.tell()
         self._boundary = boundary
         if boundary < start + len(data):
             self._tail(data, boundary - start, start)
         return self._error is None
-
-    @staticmethod
-    def _skipped_to(data: bytes, pos: int, start: int, found: int) -> int:
-        """The stream offset after the first ``found`` messages of ``data[pos:]``."""
-        counter = msgpack.Unpacker(max_buffer_size=0, read_size=min(len(data) - pos, _READ_SIZE) or 1)
-        counter.feed(memoryview(data)[pos:])
-        for _ in range(found):
-            counter.skip()
-        return start + pos + int(counter.tell())
 
     def _first_fault(self, data: bytes, pos: int, exc: Exception) -> ProtocolError:
         """The error for the message the skipper failed on, named as a split read would name it.
@@ -709,11 +355,11 @@ class Decoder:
             if scanner is not None and pos < 0:  # the message began in an earlier read
                 scanner.feed(data, 0)
             else:
-                _HeaderScanner(self._limits).feed(data, max(pos, 0))
+                HeaderScanner(self._limits).feed(data, max(pos, 0))
         except ProtocolError as fault:
             fault.__cause__ = exc
             return fault
-        error = self._malformed(exc)
+        error = malformed(exc)
         error.__cause__ = exc
         return error
 
@@ -729,8 +375,8 @@ class Decoder:
                 return self._to_event(self._builder.unpack())
             except ProtocolError as exc:
                 raise self._fail(exc) from None
-            except _UNPACK_FAILURES as exc:
-                raise self._fail(self._malformed(exc)) from exc
+            except UNPACK_FAILURES as exc:
+                raise self._fail(malformed(exc)) from exc
         if self._pending is not None:
             self._settle()
         if self._error is not None:
@@ -745,16 +391,6 @@ class Decoder:
         self._ready = 0
         self._pending = self._scanner = self._skipper = None
         return error
-
-    @staticmethod
-    def _malformed(exc: Exception) -> ProtocolError:
-        # FormatError, StackError, over-length values (from our Limits) and
-        # unhashable map keys (TypeError) all land here. msgpack's messages
-        # are short fixed texts; cut anyway, never echo input.
-        detail = str(exc)[:120] or _UNPACK_ERRORS.get(type(exc), type(exc).__name__)
-        if "exceeds max_" in detail:  # msgpack's own length checks, from our Limits
-            return ProtocolError(f"message breaks a decoder limit: {detail}")
-        return ProtocolError(f"malformed msgpack: {detail}")
 
     def __iter__(self) -> Iterator[Event]:
         """Every complete message buffered so far; stops at the first incomplete one.
@@ -773,8 +409,8 @@ class Decoder:
                 event = to_event(next(self._builder))
             except ProtocolError as exc:
                 raise self._fail(exc) from None
-            except (*_UNPACK_FAILURES, StopIteration) as exc:
-                raise self._fail(self._malformed(exc)) from exc
+            except (*UNPACK_FAILURES, StopIteration) as exc:
+                raise self._fail(malformed(exc)) from exc
             yield event
         if self._pending is not None:
             self._settle()
@@ -787,153 +423,5 @@ class Decoder:
         """Replace both unpackers once nothing is buffered, to give back their grown buffers."""
         if self._boundary == self._received and not self._ready and self._error is None:
             self._renewed_at = self._built_from = self._received
-            self._builder = self._new_builder()
+            self._builder = new_builder(self._limits)
             self._skipper = None
-
-    def _to_event(self, message: Any) -> Event:
-        # Runs for every message: the common valid shapes return from here,
-        # checked inline; anything else (and every error) takes _checked_event.
-        if type(message) is list:
-            size = len(message)
-            if size == 4:
-                kind, msgid, third, fourth = message
-                if type(kind) is int and type(msgid) is int and 0 <= msgid <= MAX_MSGID:
-                    if kind == RESPONSE:
-                        if type(third) is list or type(third) is dict:
-                            _check_depth(third, self._limits.max_depth, 1)
-                        if type(fourth) is list or type(fourth) is dict:
-                            _check_depth(fourth, self._limits.max_depth, 1)
-                        return Response(msgid, third, fourth)
-                    if kind == REQUEST and type(third) is str and type(fourth) is list:
-                        for item in fourth:
-                            if type(item) is list or type(item) is dict:
-                                _check_depth(fourth, self._limits.max_depth, 1)
-                                break
-                        return Request(msgid, third, fourth)
-            elif size == 3:
-                kind, method, params = message
-                if (
-                    type(kind) is int
-                    and kind == NOTIFICATION
-                    and type(method) is str
-                    and type(params) is list
-                ):
-                    for item in params:
-                        if type(item) is list or type(item) is dict:
-                            _check_depth(params, self._limits.max_depth, 1)
-                            break
-                    return Notification(method, params)
-        return self._checked_event(message)
-
-    def _checked_event(self, message: Any) -> Event:
-        """Every shape check, in order; raises :class:`ProtocolError` naming the first fault."""
-        if type(message) is not list:
-            raise ProtocolError(f"message is not an array: {_describe(message)}")
-        if not message:
-            raise ProtocolError("message is an empty array")
-        kind = message[0]
-        size = len(message)
-        depth = self._limits.max_depth
-        if kind == REQUEST and type(kind) is int:
-            if size == 5 and self.accept_extension:
-                extension = message[4]
-                if type(extension) is not dict:
-                    raise ProtocolError(f"request extension is not a map: {_describe(extension)}")
-                _check_depth(extension, depth, 1)
-            elif size != 4:
-                raise ProtocolError(f"request has {size} elements, expected 4")
-            else:
-                extension = None
-            msgid = self._msgid(message[1], kind)
-            method = self._method(message[2], kind)
-            params = message[3]
-            if type(params) is not list:
-                raise ProtocolError(f"request params is not an array: {_describe(params)}")
-            _check_depth(params, depth, 1)
-            return Request(msgid, method, params, extension)
-        if kind == RESPONSE and type(kind) is int:
-            if size != 4:
-                raise ProtocolError(f"response has {size} elements, expected 4")
-            msgid = self._msgid(message[1], kind)
-            for value in message[2:]:
-                if type(value) is list or type(value) is dict:
-                    _check_depth(value, depth, 1)
-            return Response(msgid, message[2], message[3])
-        if kind == NOTIFICATION and type(kind) is int:
-            if size != 3:
-                raise ProtocolError(f"notification has {size} elements, expected 3")
-            method = self._method(message[1], kind)
-            params = message[2]
-            if type(params) is not list:
-                raise ProtocolError(f"notification params is not an array: {_describe(params)}")
-            _check_depth(params, depth, 1)
-            return Notification(method, params)
-        raise ProtocolError(f"unknown message type {_describe(kind)} (expected 0, 1 or 2)")
-
-    @staticmethod
-    def _msgid(value: Any, kind: int) -> int:
-        if type(value) is not int or not 0 <= value <= MAX_MSGID:
-            raise ProtocolError(f"{_TYPE_NAMES[kind]} msgid is not a uint32: {_describe(value)}")
-        return value
-
-    @staticmethod
-    def _method(value: Any, kind: int) -> str:
-        if type(value) is str:
-            return value
-        if type(value) is bytes:
-            # Peers from before msgpack's str/bin split send names as raw bytes.
-            try:
-                return value.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-        raise ProtocolError(f"{_TYPE_NAMES[kind]} method is not a string: {_describe(value)}")
-
-
-class Encoder:
-    """Turns messages into bytes. Values msgpack cannot encode raise :class:`EncodeError`."""
-
-    __slots__ = ("_pack",)
-
-    def __init__(self) -> None:
-        # surrogateescape: a str decoded from non-UTF-8 bytes goes back as those bytes.
-        self._pack = msgpack.Packer(use_bin_type=True, unicode_errors="surrogateescape").pack
-
-    def _encode(self, message: list[Any]) -> bytes:
-        try:
-            return self._pack(message)  # type: ignore[no-any-return]
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
-
-    def request(
-        self,
-        msgid: int,
-        method: str,
-        params: list[Any] | tuple[Any, ...],
-        extension: dict[str, Any] | None = None,
-    ) -> bytes:
-        """``[0, msgid, method, params]``, with the extension map only when given."""
-        if extension:
-            return self._encode([REQUEST, msgid, method, params, extension])
-        try:  # _encode() inlined: one request per call
-            return self._pack([REQUEST, msgid, method, params])  # type: ignore[no-any-return]
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
-
-    def response(self, msgid: int, error: Any, result: Any) -> bytes:
-        """``[1, msgid, error, result]``."""
-        try:  # _encode() inlined: one response per call
-            return self._pack([RESPONSE, msgid, error, result])  # type: ignore[no-any-return]
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
-
-    def notification(self, method: str, params: list[Any] | tuple[Any, ...]) -> bytes:
-        """``[2, method, params]``."""
-        return self._encode([NOTIFICATION, method, params])
-
-    def send(self, event: Event) -> bytes:
-        """Any event, as bytes (the h11-style entry point)."""
-        if isinstance(event, Request):
-            return self.request(event.msgid, event.method, event.params, event.extension)
-        if isinstance(event, Response):
-            return self.response(event.msgid, event.error, event.result)
-        return self.notification(event.method, event.params)
