@@ -142,7 +142,7 @@ async def test_bad_option_values_exit_2_with_the_usage_line(
     ("method", "shown"),
     [
         ("keys", {"key": "value", "1": [{"base64": "/wA="}, {"ext": 5, "data": "eA=="}]}),
-        ("timestamp", "Timestamp(seconds=1, nanoseconds=0)"),
+        ("timestamp", "1970-01-01T00:00:01+00:00"),  # a msgpack timestamp, in ISO 8601
         ("latin1", {"base64": "Y2Fm6Q=="}),
     ],
 )

@@ -24,9 +24,14 @@ def test_importing_the_wire_codec_loads_neither_asyncio_nor_the_rest_of_the_libr
         "asyncrpc.errors",
         "asyncrpc.wire",
         "asyncrpc.wire.codec",
+        "asyncrpc.wire.describe",
+        "asyncrpc.wire.encoder",
         "asyncrpc.wire.events",
         "asyncrpc.wire.extensions",
         "asyncrpc.wire.limits",
+        "asyncrpc.wire.scanner",
+        "asyncrpc.wire.shapes",
+        "asyncrpc.wire.unpackers",
     }, loaded
 
 

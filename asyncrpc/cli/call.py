@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,8 @@ __all__ = ["call", "make_connector", "parse_address", "parse_args", "to_json"]
 
 def to_json(value: Any) -> Any:
     """msgpack values JSON cannot hold, in a readable form."""
+    if isinstance(value, datetime.datetime):  # a msgpack timestamp
+        return value.isoformat()
     if isinstance(value, str):
         try:
             value.encode("utf-8")

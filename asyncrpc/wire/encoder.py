@@ -26,8 +26,10 @@ class Encoder:
     def __init__(self) -> None:
         # surrogateescape: a str decoded from non-UTF-8 bytes goes back as those bytes.
         # msgpack is untyped: say what its pack() returns, once, here.
+        # datetime=True: an aware datetime goes out as a msgpack timestamp, as
+        # the decoder gives timestamps back (a naive one cannot say when it is).
         self._pack: Callable[[object], bytes] = msgpack.Packer(
-            use_bin_type=True, unicode_errors="surrogateescape"
+            use_bin_type=True, unicode_errors="surrogateescape", datetime=True
         ).pack
 
     def _encode(self, message: list[Any]) -> bytes:

@@ -25,8 +25,9 @@ _READ_SIZE: Final = 64 * 1024
 _SKIPPER_READ_SIZE: Final = 16 * 1024
 
 #: What msgpack raises for bytes it cannot decode (UnicodeDecodeError and
-#: msgpack's own errors are ValueErrors; an unhashable map key is a TypeError).
-UNPACK_FAILURES: Final = (ValueError, TypeError, msgpack.UnpackException)
+#: msgpack's own errors are ValueErrors; an unhashable map key is a TypeError;
+#: a timestamp outside what ``datetime`` holds is an OverflowError).
+UNPACK_FAILURES: Final = (ValueError, TypeError, OverflowError, msgpack.UnpackException)
 
 #: A new skipper. It builds nothing, so none of the limits apply to it. A
 #: partial, not a function: it is made on the read path, with no Python frame.
@@ -43,6 +44,14 @@ def new_builder(limits: Limits) -> Any:
         # encoder turns them back into the same bytes.
         unicode_errors="surrogateescape",
         strict_map_key=False,
+        # Timestamps (ext -1) as aware datetimes in UTC, not msgpack.Timestamp:
+        # that hashes as the tuple (seconds, nanoseconds), whose hash can be
+        # inverted, so one message of timestamp map keys that all share a hash
+        # would take n**2/2 Python-level comparisons to build (128 KiB stopped
+        # the loop for 4 s). A datetime's hash is the string hash of its bytes,
+        # randomised per process. A timestamp out of datetime's range (years
+        # 1 to 9999) is a ProtocolError.
+        timestamp=3,
         use_list=True,
         # The size limit is per message, checked as messages are found:
         # msgpack's own buffer limit counts every unread byte, so a chunk
