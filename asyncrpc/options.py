@@ -19,7 +19,9 @@ __all__ = [
     "DEFAULT_HELLO_TIMEOUT",
     "DEFAULT_MAX_INFLIGHT",
     "DEFAULT_MAX_PENDING",
+    "MIN_MESSAGE_SIZE",
     "ConnectOptions",
+    "check_connection_options",
 ]
 
 DEFAULT_MAX_PENDING: Final = 1_000_000
@@ -51,6 +53,32 @@ def _check_seconds(name: str, value: float | None, *, optional: bool) -> None:
 def _check_count(name: str, value: int) -> None:
     if type(value) is not int or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+MIN_MESSAGE_SIZE: Final = 1024
+"""The smallest ``Limits.max_message_size`` a connection takes: the hello alone is ~100 bytes."""
+
+
+def check_connection_options(
+    *, limits: Limits, max_pending: int, max_inflight: int, extensions: bool
+) -> None:
+    """Check what every connection takes, a client's (:class:`ConnectOptions`) or a server's.
+
+    Raises:
+        TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or ``extensions`` not a bool.
+        ValueError: a count below 1, or a message limit too small for the hello.
+    """
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be an asyncrpc.Limits, not {type(limits).__name__}")
+    if limits.max_message_size < MIN_MESSAGE_SIZE:
+        raise ValueError(
+            f"Limits.max_message_size must be at least {MIN_MESSAGE_SIZE} bytes for a connection "
+            f"(the hello alone takes about 100), not {limits.max_message_size}"
+        )
+    _check_count("max_pending", max_pending)
+    _check_count("max_inflight", max_inflight)
+    if type(extensions) is not bool:
+        raise TypeError(f"extensions must be True or False, not {extensions!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,12 +145,12 @@ class ConnectOptions:
                 raise ValueError(f"host must be a non-empty string, not {self.host!r}")
             if type(self.port) is not int or not 0 < self.port < 65536:
                 raise ValueError(f"port must be an integer from 1 to 65535, not {self.port!r}")
-        if not isinstance(self.limits, Limits):
-            raise TypeError(f"limits must be an asyncrpc.Limits, not {type(self.limits).__name__}")
-        _check_count("max_pending", self.max_pending)
-        _check_count("max_inflight", self.max_inflight)
-        if type(self.extensions) is not bool:
-            raise TypeError(f"extensions must be True or False, not {self.extensions!r}")
+        check_connection_options(
+            limits=self.limits,
+            max_pending=self.max_pending,
+            max_inflight=self.max_inflight,
+            extensions=self.extensions,
+        )
         _check_seconds("connect_timeout", self.connect_timeout, optional=True)
         _check_seconds("hello_timeout", self.hello_timeout, optional=False)
         _check_seconds("close_timeout", self.close_timeout, optional=False)

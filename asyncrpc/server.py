@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from asyncrpc.connection import Connection
 from asyncrpc.dispatch import Dispatcher
-from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
+from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING, check_connection_options
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Server"]
@@ -40,6 +40,12 @@ class Server:
             structured errors, message limits). Plain msgpack-rpc clients never
             notice either way.
 
+    Raises:
+        TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or
+            ``extensions`` is not a bool.
+        ValueError: ``max_inflight`` or ``max_pending`` below 1, or
+            ``limits.max_message_size`` below 1024 bytes.
+
     Example::
 
         server = asyncrpc.Server()
@@ -58,6 +64,9 @@ class Server:
         max_pending: int = DEFAULT_MAX_PENDING,
         extensions: bool = True,
     ) -> None:
+        check_connection_options(
+            limits=limits, max_pending=max_pending, max_inflight=max_inflight, extensions=extensions
+        )
         self._dispatcher = Dispatcher()
         self._limits = limits
         self._max_inflight = max_inflight

@@ -69,3 +69,13 @@ async def test_against_a_plain_peer_our_own_limit_is_used(small_server: asyncrpc
         with pytest.raises(asyncrpc.MessageTooLarge):
             client.call("demo.echo", b"x" * (2 * MiB))
         assert await client.call("add", 1, 2) == 3
+
+
+def test_a_message_limit_too_small_for_the_hello_is_refused_where_it_is_set() -> None:
+    tiny = asyncrpc.Limits(max_message_size=97)
+    with pytest.raises(ValueError, match="at least 1024"):
+        asyncrpc.connect("127.0.0.1", 1, limits=tiny)
+    with pytest.raises(ValueError, match="at least 1024"):
+        asyncrpc.Server(limits=tiny)
+    with pytest.raises(ValueError, match="max_inflight"):
+        asyncrpc.Server(max_inflight=0)
