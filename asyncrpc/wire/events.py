@@ -23,7 +23,15 @@ MAX_MSGID: Final = 0xFFFFFFFF
 
 @dataclass(slots=True)
 class Request:
-    """A call that expects a :class:`Response` with the same ``msgid``."""
+    """A call that expects a :class:`Response` with the same ``msgid``.
+
+    Attributes:
+        msgid: the message id (uint32) its response carries.
+        method: the method name.
+        params: the positional arguments.
+        extension: the extension map of a five-element request
+            (``{"timeout": seconds}``), or ``None``.
+    """
 
     msgid: int
     method: str
@@ -33,7 +41,13 @@ class Request:
 
 @dataclass(slots=True)
 class Response:
-    """The answer to a :class:`Request`: ``error`` is ``None`` on success."""
+    """The answer to a :class:`Request`: ``error`` is ``None`` on success.
+
+    Attributes:
+        msgid: the id of the request it answers.
+        error: the error object; ``None`` on success.
+        result: the result (meaningful when ``error`` is ``None``).
+    """
 
     msgid: int
     error: Any
@@ -42,13 +56,19 @@ class Response:
 
 @dataclass(slots=True)
 class Notification:
-    """A one-way message: no ``msgid``, never answered."""
+    """A one-way message: no ``msgid``, never answered.
+
+    Attributes:
+        method: the method name.
+        params: the positional arguments.
+    """
 
     method: str
     params: list[Any]
 
 
 Event = Request | Response | Notification
+"""What the decoder yields and ``Encoder.send()`` takes: one of the three messages."""
 
 
 class NeedData:
@@ -66,3 +86,4 @@ class NeedData:
 
 
 NEED_DATA: Final = NeedData()
+"""What :meth:`Decoder.next_event` returns while no complete message is buffered."""

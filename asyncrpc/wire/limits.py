@@ -73,3 +73,4 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+"""``Limits()``: what every connection enforces unless given others."""
