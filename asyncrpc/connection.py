@@ -39,7 +39,7 @@ import socket
 from collections.abc import Callable
 from typing import Any, Final, Protocol, cast
 
-from asyncrpc._loops import running_loop
+from asyncrpc._loops import thread_ident
 from asyncrpc.connection_state import CLOSED, CLOSING, NEW, OPEN, READY, TRANSITIONS, ConnectionState
 from asyncrpc.dispatch import Dispatcher
 from asyncrpc.errors import ConnectionLost, ProtocolError, RPCError
@@ -95,6 +95,8 @@ class Connection(asyncio.Protocol):
             :class:`~asyncrpc.Server` drains on close).
         negotiated: what the hello agreed on (:class:`~asyncrpc.negotiated.Negotiated`).
         accepting_calls: true while new calls may be made (read it, don't set it).
+        thread: the identifier (:func:`threading.get_ident`) of the thread the
+            connection's loop runs in; calls made from any other thread are refused.
     """
 
     def __init__(
@@ -109,6 +111,8 @@ class Connection(asyncio.Protocol):
         on_lost: Callable[[Connection, list[asyncio.Task[None]]], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        # A loop makes its protocols in the thread it runs in.
+        self.thread = thread_ident()
         self._limits = limits
         self._decoder = Decoder(limits)
         self.encoder = Encoder()
@@ -336,7 +340,8 @@ class Connection(asyncio.Protocol):
 
     def flush_for_lone_caller(self) -> None:
         """Write what is queued now, if safe: the one caller waiting has nobody to coalesce with."""
-        if self._out and not self._in_receive and running_loop() is self._loop:
+        # Never write from another thread; asked per call, so no running_loop() (a syscall).
+        if self._out and not self._in_receive and thread_ident() == self.thread:
             self._flush()
 
     def _flush(self) -> None:

@@ -37,7 +37,7 @@ import logging
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
-from asyncrpc._loops import running_loop
+from asyncrpc._loops import running_loop, thread_ident
 from asyncrpc.errors import (
     CallCancelled,
     CallPending,
@@ -390,13 +390,23 @@ class OutgoingCalls:
     handle's ``cancel()``, a deadline timer).
     """
 
-    __slots__ = ("_abandoned", "_connection", "_encoder", "_loop", "_max_pending", "_next_msgid", "_pending")
+    __slots__ = (
+        "_abandoned",
+        "_connection",
+        "_encoder",
+        "_loop",
+        "_max_pending",
+        "_next_msgid",
+        "_pending",
+        "_thread",
+    )
 
     def __init__(self, connection: Connection, *, max_pending: int) -> None:
         self._connection = connection
         self._encoder = connection.encoder
         self._max_pending = max_pending
         self._loop = connection.loop
+        self._thread = connection.thread
         self._pending: dict[int, AsyncCall[Any]] = {}
         # Ids of calls that ended here (deadline, abortive cancel) while the peer
         # may still answer them: held, oldest first, so a late answer can never
@@ -441,7 +451,10 @@ class OutgoingCalls:
         if not connection.accepting_calls:
             raise ConnectionLost(f"cannot call {method!r}: {connection.closed_reason}")
         loop = self._loop
-        if running_loop() is not loop:
+        # On its loop's thread, with that loop running: then the running loop
+        # is that one (a thread runs one loop at a time). Cheaper than asking
+        # running_loop(), which makes a system call.
+        if thread_ident() != self._thread or not loop.is_running():
             raise self._wrong_caller("client.call()")
         if handle is None:
             call: AsyncCall[Any] = AsyncCall(notify)
@@ -481,7 +494,7 @@ class OutgoingCalls:
         connection = self._connection
         if not connection.accepting_calls:
             raise ConnectionLost(f"cannot notify {method!r}: {connection.closed_reason}")
-        if running_loop() is not self._loop:
+        if thread_ident() != self._thread or not self._loop.is_running():
             raise self._wrong_caller("client.notify()")
         data = self._encoder.notification(method, params)
         if len(data) > connection.negotiated.max_message_size:
