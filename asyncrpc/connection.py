@@ -315,9 +315,15 @@ class Connection(asyncio.Protocol):
         """The event loop the connection, and every call on it, belongs to."""
         return self._loop
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, *, alone: bool = False) -> None:
         """Queue ``data``; everything queued leaves in one write at the end of this
-        read or this loop turn."""
+        read or this loop turn. ``alone`` (nothing else is in flight to coalesce
+        with) writes it at once instead, when nothing queued would be overtaken."""
+        if alone and not self._in_receive and not self._flush_scheduled and self._transport is not None:
+            # A lone caller would only wait longer for the end of the loop turn
+            # (and that turn's flush would cost the loop one more iteration).
+            self._transport.write(data)
+            return
         self._out.append(data)
         if not self._in_receive and not self._flush_scheduled:
             self._flush_scheduled = True
@@ -337,12 +343,6 @@ class Connection(asyncio.Protocol):
         elif not self._in_receive and not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
-
-    def flush_for_lone_caller(self) -> None:
-        """Write what is queued now, if safe: the one caller waiting has nobody to coalesce with."""
-        # Never write from another thread; asked per call, so no running_loop() (a syscall).
-        if self._out and not self._in_receive and thread_ident() == self.thread:
-            self._flush()
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -364,9 +364,6 @@ class AsyncCall(Generic[T]):
         future = self._future
         if future is None:
             raise HandleInUseError("this handle has not been used for a call")
-        calls = self._calls
-        if calls is not None:
-            calls.awaited()
         try:
             return (yield from future.__await__())
         except asyncio.CancelledError:
@@ -485,8 +482,11 @@ class OutgoingCalls:
         if handle is not None and notify is not None:
             handle._notify = notify  # only now: a call that fails to start changes nothing
         call._start(self, msgid, method, loop, timeout)
+        # The only call pending has nobody to be coalesced with: it is written
+        # at once; calls made beside it in the same loop turn leave together.
+        alone = not pending
         pending[msgid] = call
-        connection.send(data)
+        connection.send(data, alone=alone)
         return call
 
     def notify(self, method: str, params: tuple[Any, ...] | list[Any]) -> None:
@@ -504,13 +504,6 @@ class OutgoingCalls:
     def _too_large(self, what: str, size: int) -> MessageTooLarge:
         limit = self._connection.negotiated.max_message_size
         return MessageTooLarge(f"{what} is {size} bytes encoded; the peer accepts at most {limit}")
-
-    def awaited(self) -> None:
-        """A caller waits for its call: if that is the only call pending, send
-        it now instead of at the end of the loop turn (a lone caller has no
-        one to coalesce with, and would only wait longer)."""
-        if len(self._pending) == 1:
-            self._connection.flush_for_lone_caller()
 
     def abandon(self, msgid: int, *, deadline: bool, told: bool = False) -> None:
         """A call ended locally; hold its id until the peer answers, and tell the peer

@@ -263,7 +263,9 @@ async def test_writes_from_many_callers_are_coalesced(client: asyncrpc.Client) -
         await asyncio.gather(*(client.call("add", i, 0) for i in range(100)))
     finally:
         connection._transport = counting.real
-    assert len(counting.writes) == 1  # 100 requests made in one loop iteration leave in one write
+    # 100 requests made in one loop iteration: the first, alone when made, at
+    # once; the 99 made beside it together, in one write at the end of the turn.
+    assert [data.count(b"\x94\x00") for data in counting.writes] == [1, 99]
 
 
 async def test_server_close_refuses_new_calls_during_grace(
@@ -282,22 +284,28 @@ async def test_server_close_refuses_new_calls_during_grace(
     assert not server.is_serving
 
 
-async def test_lone_awaited_call_is_written_at_once(client: asyncrpc.Client) -> None:
-    """With no other caller to coalesce with, awaiting a call sends it without
-    waiting for the end of the loop turn (sequential latency)."""
+async def test_lone_call_is_written_when_made(client: asyncrpc.Client) -> None:
+    """With no other call pending to coalesce with, a call is written at once,
+    not at the end of the loop turn (sequential latency)."""
     connection = client.connection
     counting = CountingTransport(connection._transport)
     connection._transport = counting
     try:
-        writes_seen_next_turn: list[int] = []
-        # Runs at the loop's next turn, before a flush the call would schedule.
-        asyncio.get_running_loop().call_soon(lambda: writes_seen_next_turn.append(len(counting.writes)))
         call = client.call("add", 20, 22)
-        assert counting.writes == []  # queued, not yet written
+        assert len(counting.writes) == 1  # written by call() itself
+        assert connection.pending_count == 1
         assert await call == 42
-        assert writes_seen_next_turn == [1]  # `await` wrote it before yielding to the loop
     finally:
         connection._transport = counting.real
+
+
+async def test_a_lone_call_is_sent_without_being_awaited(client: asyncrpc.Client) -> None:
+    """Written when made, a call that is only polled still reaches the server."""
+    done = asyncrpc.notify.Event()
+    call = client.call("add", 1, 2, notify=done)
+    async with asyncio.timeout(5):
+        await done.wait()
+    assert call.result() == 3
 
 
 async def test_replies_to_a_pipelined_burst_leave_in_chunks(server: asyncrpc.Server) -> None:
