@@ -377,12 +377,7 @@ class Decoder:
                 raise self._fail(exc) from None
             except UNPACK_FAILURES as exc:
                 raise self._fail(malformed(exc)) from exc
-        if self._pending is not None:
-            self._settle()
-        if self._error is not None:
-            raise self._error.with_traceback(None)
-        if self._received - self._renewed_at > _RENEW_AFTER:
-            self._renew()
+        self._drained()
         return NEED_DATA
 
     def _fail(self, error: ProtocolError) -> ProtocolError:
@@ -412,6 +407,11 @@ class Decoder:
             except (*UNPACK_FAILURES, StopIteration) as exc:
                 raise self._fail(malformed(exc)) from exc
             yield event
+        self._drained()
+
+    def _drained(self) -> None:
+        """Every complete message has been returned: check what follows the last one
+        (raising the error that stopped the stream, if any) and renew spent buffers."""
         if self._pending is not None:
             self._settle()
         if self._error is not None:
