@@ -192,7 +192,12 @@ class AsyncCall(Generic[T]):
         future = self._future
         if future is not None and not future.done():
             future.set_result(result)
-        self._finished()
+        if self._timer is None and self._notify is None:
+            # Most calls: no deadline, no mode to notify; _finished() inlined.
+            self._calls = None
+            self.last_event = _CALL_COMPLETE
+        else:
+            self._finished()
 
     def _fail(self, error: BaseException, *, cancelled: bool = False) -> None:
         if not self._advance("cancel" if cancelled else "fail"):
