@@ -48,6 +48,7 @@ from asyncrpc.handle import OutgoingCalls
 from asyncrpc.incoming import IncomingCalls
 from asyncrpc.negotiated import Negotiated
 from asyncrpc.options import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
+from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.wire import extensions as ext
 from asyncrpc.wire.codec import Decoder, Encoder
 from asyncrpc.wire.events import Notification, Request, Response
@@ -108,6 +109,7 @@ class Connection(asyncio.Protocol):
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         extensions: bool = True,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        plain_errors: PlainErrors = "neovim",
         on_lost: Callable[[Connection, list[asyncio.Task[None]]], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -135,7 +137,9 @@ class Connection(asyncio.Protocol):
         self._end_reason: str | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self.outgoing = OutgoingCalls(self, max_pending=max_pending)
-        self.incoming = IncomingCalls(self, dispatcher, max_inflight=max_inflight, extensions=extensions)
+        self.incoming = IncomingCalls(
+            self, dispatcher, max_inflight=max_inflight, extensions=extensions, plain_errors=plain_errors
+        )
 
     # -- the state table ----------------------------------------------------------
 

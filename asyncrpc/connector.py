@@ -17,6 +17,7 @@ from asyncrpc.options import (
     DEFAULT_MAX_PENDING,
     ConnectOptions,
 )
+from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Connector", "connect", "open_client"]
@@ -72,6 +73,7 @@ def connect(
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
     hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    plain_errors: PlainErrors = "neovim",
 ) -> Connector:
     """Connect to a msgpack-rpc peer over TCP (``host``, ``port``) or a Unix socket (``path``).
 
@@ -91,6 +93,8 @@ def connect(
         connect_timeout: seconds for the socket connect and the hello together.
         hello_timeout: seconds to wait for the hello's answer.
         close_timeout: seconds ``client.close()`` gives queued bytes to leave.
+        plain_errors: the error form for a plain peer's calls to us:
+            ``"neovim"``, ``"string"`` or a callable (see the interop page of the docs).
 
     Returns:
         A :class:`Connector`, to ``await`` or to use with ``async with``.
@@ -113,6 +117,7 @@ def connect(
             connect_timeout=connect_timeout,
             hello_timeout=hello_timeout,
             close_timeout=close_timeout,
+            plain_errors=plain_errors,
         )
     )
 
@@ -140,6 +145,7 @@ async def _open(options: ConnectOptions) -> Client:
             max_inflight=options.max_inflight,
             extensions=options.extensions,
             close_timeout=options.close_timeout,
+            plain_errors=options.plain_errors,
         )
 
     host, port, path = options.host, options.port, options.path

@@ -27,7 +27,7 @@ from asyncrpc._loops import keep_alive
 from asyncrpc.dispatch import Dispatcher, HandlerKind
 from asyncrpc.errors import EncodeError, MessageTooLarge, MethodNotFound, RemoteError
 from asyncrpc.flow import PauseReason
-from asyncrpc.remote_errors import bounded, error_to_wire
+from asyncrpc.remote_errors import PlainErrors, bounded, error_to_wire
 from asyncrpc.server_call import ServerCall, peer_cancelled, peer_gone, run_inline, start_task
 from asyncrpc.wire import extensions as ext
 
@@ -66,6 +66,7 @@ class IncomingCalls:
             is answered on this connection only.
         max_inflight: requests and notifications running at once.
         extensions: answer the hello and the cancel notification.
+        plain_errors: the error form for a peer without structured errors.
     """
 
     __slots__ = (
@@ -78,6 +79,7 @@ class IncomingCalls:
         "_notifications",
         "_paused",
         "_peer",
+        "_plain_errors",
         "_refusing",
         "_serving",
         "_shared",
@@ -91,8 +93,10 @@ class IncomingCalls:
         *,
         max_inflight: int,
         extensions: bool,
+        plain_errors: PlainErrors = "neovim",
     ) -> None:
         self._connection = connection
+        self._plain_errors = plain_errors
         #: The connection's loop, where every served call runs and is answered.
         self.loop = connection.loop
         self._shared = dispatcher
@@ -181,7 +185,8 @@ class IncomingCalls:
         try:
             data = encoder.response(msgid, error, result)
         except EncodeError as exc:
-            data = encoder.response(msgid, self._wire_error(exc), None)
+            # The result, or an error object a plain_errors callable made.
+            data = encoder.response(msgid, self._wire_error(exc, fallback=True), None)
         limit = connection.negotiated.max_message_size
         if len(data) > limit:
             too_large = MessageTooLarge(
@@ -194,8 +199,17 @@ class IncomingCalls:
         """Answer ``msgid`` with ``exc``, in the error shape the peer reads."""
         self.reply(msgid, self._wire_error(exc), None)
 
-    def _wire_error(self, exc: BaseException) -> Any:
-        return error_to_wire(exc, structured=self._connection.negotiated.errors)
+    def _wire_error(self, exc: BaseException, *, fallback: bool = False) -> Any:
+        structured = self._connection.negotiated.errors
+        plain = "string" if fallback and not isinstance(self._plain_errors, str) else self._plain_errors
+        try:
+            return error_to_wire(exc, structured=structured, plain=plain)
+        except Exception as failure:
+            # The user's plain_errors callable failed: the call still gets an answer.
+            logger.warning(
+                "asyncrpc: plain_errors failed on %s: %s", type(exc).__name__, bounded(repr(failure), 300)
+            )
+            return error_to_wire(exc, structured=structured, plain="string")
 
     # -- the in-flight table --------------------------------------------------
 

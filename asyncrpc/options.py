@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from asyncrpc.remote_errors import PlainErrors, check_plain_errors
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -60,13 +61,19 @@ MIN_MESSAGE_SIZE: Final = 1024
 
 
 def check_connection_options(
-    *, limits: Limits, max_pending: int, max_inflight: int, extensions: bool
+    *,
+    limits: Limits,
+    max_pending: int,
+    max_inflight: int,
+    extensions: bool,
+    plain_errors: PlainErrors = "neovim",
 ) -> None:
     """Check what every connection takes, a client's (:class:`ConnectOptions`) or a server's.
 
     Raises:
         TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or ``extensions`` not a bool.
-        ValueError: a count below 1, or a message limit too small for the hello.
+        ValueError: a count below 1, a message limit too small for the hello, or
+            ``plain_errors`` neither ``"neovim"``, ``"string"`` nor a callable.
     """
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be an asyncrpc.Limits, not {type(limits).__name__}")
@@ -79,6 +86,7 @@ def check_connection_options(
     _check_count("max_inflight", max_inflight)
     if type(extensions) is not bool:
         raise TypeError(f"extensions must be True or False, not {extensions!r}")
+    check_plain_errors(plain_errors)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +118,9 @@ class ConnectOptions:
             the OS does.
         hello_timeout: seconds to wait for the hello's answer before treating
             the peer as a plain msgpack-rpc peer (default 5.0).
+        plain_errors: how errors are sent when the peer calls us and did not
+            negotiate structured errors (:data:`~asyncrpc.remote_errors.PlainErrors`):
+            ``"neovim"`` (default), ``"string"`` or a callable.
         close_timeout: seconds ``close()`` waits for queued bytes to leave
             before it drops them and aborts the socket (default 5.0).
 
@@ -131,6 +142,7 @@ class ConnectOptions:
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
     hello_timeout: float = DEFAULT_HELLO_TIMEOUT
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    plain_errors: PlainErrors = "neovim"
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -150,6 +162,7 @@ class ConnectOptions:
             max_pending=self.max_pending,
             max_inflight=self.max_inflight,
             extensions=self.extensions,
+            plain_errors=self.plain_errors,
         )
         _check_seconds("connect_timeout", self.connect_timeout, optional=True)
         _check_seconds("hello_timeout", self.hello_timeout, optional=False)

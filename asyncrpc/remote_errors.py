@@ -4,15 +4,20 @@ msgpack-rpc leaves the error object's shape to each peer. asyncrpc sends:
 
 * to a peer that negotiated the ``errors`` extension, a map
   ``{"type": "ValueError", "message": "...", "code"?: int, "data"?: any}``;
-* to a plain peer, Neovim's shape ``[code, "Type: message"]``, which Neovim
-  shows to its user and every msgpack-rpc client can print. Neovim accepts
-  only its own error types as ``code`` (0 Exception, 1 Validation) and shows
-  any other code as "unknown error", so another code (one given to
-  ``CompletionToken.abort``) travels in the message: ``[0, "Type[42]: message"]``.
+* to a plain peer, what ``plain_errors`` says (:data:`PlainErrors`): by
+  default Neovim's shape ``[code, "Type: message"]``, which Neovim and its
+  clients read. Neovim accepts only its own error types as ``code`` (0
+  Exception, 1 Validation) and shows any other code as "unknown error", so
+  another code (one given to ``CompletionToken.abort``) travels in the
+  message: ``[0, "Type[42]: message"]``. ``"string"`` sends the message alone,
+  ``"Type: message"``, which most other msgpack-rpc libraries expect (Go's
+  net/rpc codecs cannot read anything else); a callable makes its own.
 
 Reading, every shape is accepted and the object is kept as ``RemoteError.raw``.
 Known type names map back to their classes (:data:`ERROR_TYPES`); users may
-add their own with :func:`register_error_type`. Reading never raises: an
+add their own with :func:`register_error_type`. The unknown-method errors of
+common peers (Neovim, Go's net/rpc, msgpack-rpc-python, mprpc, aiorpc, the
+Node libraries) become :class:`~asyncrpc.MethodNotFound`. Reading never raises: an
 error object nothing here can make sense of (or a registered class that
 fails to build) still becomes a :class:`RemoteError`, so the call it answers
 always ends.
@@ -22,7 +27,8 @@ from __future__ import annotations
 
 import re
 import reprlib
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, Literal, TypeAlias
 
 from asyncrpc.errors import (
     CallCancelled,
@@ -36,11 +42,39 @@ from asyncrpc.errors import (
 __all__ = [
     "ERROR_TYPES",
     "MESSAGE_LIMIT",
+    "PLAIN_ERROR_SHAPES",
+    "PlainErrors",
     "bounded",
+    "check_plain_errors",
     "error_from_wire",
     "error_to_wire",
+    "names_unknown_method",
     "register_error_type",
 ]
+
+PlainErrors: TypeAlias = Literal["neovim", "string"] | Callable[[BaseException], Any]
+"""How errors are sent to a peer that did not negotiate structured errors.
+
+``"neovim"`` (the default): ``[0, "Type: message"]``, what Neovim, pynvim and
+the other Neovim clients read. ``"string"``: ``"Type: message"``, what Go's
+net/rpc codecs, msgpack-rpc-python, mprpc, aiorpc and most other libraries
+expect. A callable: given the exception, returns the error object to send
+(anything msgpack can encode); if it raises or returns something that cannot
+be encoded, the ``"string"`` form is sent instead.
+"""
+
+PLAIN_ERROR_SHAPES: Final = ("neovim", "string")
+"""The named forms :data:`PlainErrors` takes."""
+
+
+def check_plain_errors(value: object) -> None:
+    """Raise ``ValueError`` unless ``value`` is a :data:`PlainErrors`."""
+    if value in PLAIN_ERROR_SHAPES and isinstance(value, str):
+        return
+    if callable(value) and not isinstance(value, str | bytes):
+        return
+    raise ValueError(f"plain_errors must be 'neovim', 'string' or a callable, not {value!r}")
+
 
 ERROR_TYPES: Final[dict[str, type[RPCError]]] = {
     "MethodNotFound": MethodNotFound,
@@ -64,6 +98,40 @@ _TYPED_MESSAGE: Final = re.compile(
     r"(?:\[(?P<code>-?\d{1,19})\])?: (?P<message>.*)",
     re.DOTALL,
 )
+
+
+# How the msgpack-rpc peers in use say "no such method" (docs/interop.md):
+# Neovim "Invalid method: x"; Go's net/rpc "rpc: can't find service x" and
+# "rpc: can't find method x"; msgpack-rpc-python "'x' method not found";
+# mprpc "Method not found: x"; aiorpc and the Node libraries "Method not
+# found" / "No such method" / "Unknown method" / "Not Implemented".
+_UNKNOWN_METHOD: Final = re.compile(
+    r"invalid method\b"
+    r"|rpc: can't find (?:service|method)\b"
+    r"|\bmethod\b[^\n]{0,300}?\b(?:not found|does not exist|is not defined|not implemented)\b"
+    r"|\b(?:no such|unknown|undefined) method\b"
+    r"|\bno method\b"
+    r"|^not implemented\.?$"
+    # Exception names in the message: "NoMethodError: ...", "MethodNotFoundError(...)".
+    r"|\b(?:NoMethodError|MethodNotFound(?:Error)?)\b",
+    re.IGNORECASE,
+)
+_UNKNOWN_METHOD_TYPES: Final = frozenset({"NoMethodError", "MethodNotFoundError", "MethodNotFound"})
+# An error whose type says nothing more: only its message can tell.
+_UNTYPED: Final = frozenset({"RemoteError", "Exception", "Error", "RPCError"})
+
+
+def names_unknown_method(text: str) -> bool:
+    """True if ``text`` is how a common msgpack-rpc peer says it has no such method."""
+    return _UNKNOWN_METHOD.search(text[:1000]) is not None
+
+
+def _is_unknown_method(error: RemoteError) -> bool:
+    # A typed error (a handler's ValueError about an "unknown method of
+    # payment") keeps its type; only an untyped one is read by its message.
+    if error.type in _UNKNOWN_METHOD_TYPES:
+        return True
+    return error.type in _UNTYPED and names_unknown_method(error.message)
 
 
 def register_error_type(name: str, cls: type[RPCError]) -> None:
@@ -98,16 +166,22 @@ def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return f"{text[:limit]}... ({len(text)} characters)"
 
 
-def error_to_wire(exc: BaseException, *, structured: bool, code: int | None = None) -> Any:
+def error_to_wire(
+    exc: BaseException, *, structured: bool, code: int | None = None, plain: PlainErrors = "neovim"
+) -> Any:
     """The error object for ``exc``, in the shape the peer understands.
 
     Args:
         exc: the exception to send.
         structured: the peer negotiated the ``errors`` extension: send a map
-            ``{"type", "message", "code"?, "data"?}``; else ``[code, "Type: message"]``.
+            ``{"type", "message", "code"?, "data"?}``; else the ``plain`` form.
         code: an error code to send; default the ``code`` of a
             :class:`~asyncrpc.RemoteError` raised with one.
+        plain: the form for a plain peer (:data:`PlainErrors`). A callable
+            is called here; what it raises reaches the caller.
     """
+    if not structured and not isinstance(plain, str):
+        return plain(exc)
     name = bounded(error_type_name(exc), 100)
     message = bounded(exc.message if isinstance(exc, RemoteError) else str(exc))
     if code is None and isinstance(exc, RemoteError) and isinstance(exc.code, int):
@@ -120,9 +194,11 @@ def error_to_wire(exc: BaseException, *, structured: bool, code: int | None = No
         if data is not None:
             error["data"] = data
         return error
-    if code is None or code in _NEOVIM_TYPES:
-        return [0 if code is None else code, f"{name}: {message}" if name else message]
-    return [0, f"{name or 'RemoteError'}[{code}]: {message}"]
+    if code is not None and (plain == "string" or code not in _NEOVIM_TYPES):
+        text = f"{name or 'RemoteError'}[{code}]: {message}"
+        return text if plain == "string" else [0, text]
+    text = f"{name}: {message}" if name else message
+    return text if plain == "string" else [0 if code is None else code, text]
 
 
 def _build(name: str, message: str, *, data: Any, code: int | None, raw: Any) -> RPCError:
@@ -161,7 +237,10 @@ def error_from_wire(raw: Any) -> RPCError:
     few hundred characters.
     """
     try:
-        return _from_wire(raw)
+        error = _from_wire(raw)
+        if type(error) is RemoteError and _is_unknown_method(error):
+            return MethodNotFound(error.message, type=error.type, data=error.data, code=error.code, raw=raw)
+        return error
     except Exception as exc:
         return RemoteError(
             f"the peer's error could not be read ({type(exc).__name__}): {_describe(raw)}",
@@ -191,11 +270,13 @@ def _from_wire(raw: Any) -> RPCError:
             if typed is not None:
                 code = int(typed["code"]) if typed["code"] is not None else head or None
                 return _build(typed["type"], typed["message"], data=data, code=code, raw=raw)
-            if message.startswith("Invalid method"):
-                # Neovim's answer to an unknown method.
-                return MethodNotFound(message, type="Exception", code=head, raw=raw)
             return _build(_NEOVIM_TYPES.get(head, "RemoteError"), message, data=data, code=head, raw=raw)
     if isinstance(raw, str):
+        # The "string" form of plain errors, "Type: message" or "Type[code]: message".
+        typed = _TYPED_MESSAGE.fullmatch(raw)
+        if typed is not None:
+            code = int(typed["code"]) if typed["code"] is not None else None
+            return _build(typed["type"], typed["message"], data=None, code=code, raw=raw)
         return RemoteError(raw, type="RemoteError", raw=raw)
     if isinstance(raw, bytes):
         return RemoteError(raw.decode("utf-8", "replace"), type="RemoteError", raw=raw)

@@ -13,6 +13,7 @@ from typing import Any, Final
 from asyncrpc.connection import Connection
 from asyncrpc.dispatch import Dispatcher
 from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING, check_connection_options
+from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Server"]
@@ -39,12 +40,19 @@ class Server:
         extensions: answer asyncrpc's extension probe (cancel, deadline,
             structured errors, message limits). Plain msgpack-rpc clients never
             notice either way.
+        plain_errors: how errors are sent to clients that did not negotiate
+            structured errors: ``"neovim"`` (default, ``[0, "Type: message"]``,
+            what Neovim and its clients read), ``"string"`` (``"Type: message"``,
+            what Go's net/rpc, msgpack-rpc-python, mprpc, aiorpc and most other
+            libraries expect) or a callable from the exception to the error
+            object (:data:`~asyncrpc.remote_errors.PlainErrors`).
 
     Raises:
         TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or
             ``extensions`` is not a bool.
-        ValueError: ``max_inflight`` or ``max_pending`` below 1, or
-            ``limits.max_message_size`` below 1024 bytes.
+        ValueError: ``max_inflight`` or ``max_pending`` below 1,
+            ``limits.max_message_size`` below 1024 bytes, or ``plain_errors``
+            not one of its forms.
 
     Example::
 
@@ -63,15 +71,21 @@ class Server:
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         max_pending: int = DEFAULT_MAX_PENDING,
         extensions: bool = True,
+        plain_errors: PlainErrors = "neovim",
     ) -> None:
         check_connection_options(
-            limits=limits, max_pending=max_pending, max_inflight=max_inflight, extensions=extensions
+            limits=limits,
+            max_pending=max_pending,
+            max_inflight=max_inflight,
+            extensions=extensions,
+            plain_errors=plain_errors,
         )
         self._dispatcher = Dispatcher()
         self._limits = limits
         self._max_inflight = max_inflight
         self._max_pending = max_pending
         self._extensions = extensions
+        self._plain_errors = plain_errors
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
         self._orphans: set[asyncio.Task[None]] = set()
@@ -106,6 +120,7 @@ class Server:
             max_pending=self._max_pending,
             max_inflight=self._max_inflight,
             extensions=self._extensions,
+            plain_errors=self._plain_errors,
             on_lost=self._lost,
         )
         self._connections.add(connection)

@@ -42,6 +42,7 @@ from asyncrpc.options import (
     DEFAULT_MAX_PENDING,
     ConnectOptions,
 )
+from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.runner import has_uvloop
 from asyncrpc.status import AsyncEvent, CallStatus
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
@@ -255,6 +256,7 @@ def connect(
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
     hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    plain_errors: PlainErrors = "neovim",
     use_uvloop: bool = True,
 ) -> Iterator[SyncClient]:
     """Connect from plain threaded code: ``with asyncrpc.sync.connect(host, port) as c:``.
@@ -282,6 +284,7 @@ def connect(
         connect_timeout=connect_timeout,
         hello_timeout=hello_timeout,
         close_timeout=close_timeout,
+        plain_errors=plain_errors,
     )
     backend_options = {"use_uvloop": use_uvloop and has_uvloop()}
     with start_blocking_portal(backend="asyncio", backend_options=backend_options) as portal:

@@ -8,6 +8,7 @@ from typing import Final
 
 from asyncrpc import __version__
 from asyncrpc.cli.errors import EXIT_STATUSES
+from asyncrpc.remote_errors import PLAIN_ERROR_SHAPES
 
 __all__ = ["parsers"]
 
@@ -111,6 +112,14 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         default=DEFAULT_GRACE,
         metavar="S",
         help="seconds calls in flight get to finish on shutdown (default 5)",
+    )
+    serve.add_argument(
+        "--plain-errors",
+        choices=PLAIN_ERROR_SHAPES,
+        default="neovim",
+        help="errors to plain msgpack-rpc clients (default neovim): neovim sends "
+        '[0, "Type: message"] (Neovim and its clients), string sends "Type: message" '
+        "(Go, most other libraries)",
     )
 
     call = commands.add_parser(
