@@ -94,7 +94,7 @@ def connect(
         hello_timeout: seconds to wait for the hello's answer.
         close_timeout: seconds ``client.close()`` gives queued bytes to leave.
         plain_errors: the error form for a plain peer's calls to us:
-            ``"neovim"``, ``"string"`` or a callable (see the interop page of the docs).
+            ``"neovim"``, ``"string"`` or a callable (see "Error objects" on the protocol page).
 
     Returns:
         A :class:`Connector`, to ``await`` or to use with ``async with``.

@@ -100,7 +100,7 @@ _TYPED_MESSAGE: Final = re.compile(
 )
 
 
-# How the msgpack-rpc peers in use say "no such method" (docs/interop.md):
+# How the msgpack-rpc peers in use say "no such method" (docs/protocol.md, "Error objects"):
 # Neovim "Invalid method: x"; Go's net/rpc "rpc: can't find service x" and
 # "rpc: can't find method x"; msgpack-rpc-python "'x' method not found";
 # mprpc "Method not found: x"; aiorpc and the Node libraries "Method not

@@ -101,7 +101,7 @@ async def test_asyncrpc_reads_its_own_string_form_back(string_server: asyncrpc.S
             await client.call("nosuch")
 
 
-# What each peer sends for a method it does not have (docs/interop.md).
+# What each peer sends for a method it does not have (docs/protocol.md, "Error objects").
 UNKNOWN_METHOD_ERRORS = [
     [0, "Invalid method: nvim_nosuch"],  # Neovim
     "rpc: can't find method Arith.Nosuch",  # Go net/rpc
