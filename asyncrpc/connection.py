@@ -51,7 +51,7 @@ from asyncrpc.options import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_INFLIGHT, DEFAUL
 from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.wire import extensions as ext
 from asyncrpc.wire.codec import Decoder, Encoder
-from asyncrpc.wire.events import Notification, Request, Response
+from asyncrpc.wire.events import Notification, Request, Response, ResponseTooLarge, StrayResponse
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Connection", "ConnectionState"]
@@ -209,6 +209,10 @@ class Connection(asyncio.Protocol):
                     incoming.on_request(event)
                 elif type(event) is Notification:
                     incoming.on_notification(event)
+                elif type(event) is ResponseTooLarge:
+                    outgoing.on_too_large(event)
+                elif type(event) is StrayResponse:
+                    outgoing.on_stray(event)
                 if paused:
                     break  # the rest waits in the decoder, unread, until the pause ends
         except ProtocolError as exc:
@@ -412,6 +416,11 @@ class Connection(asyncio.Protocol):
         """The peer said hello: agree on what both speak; returns our answer."""
         self._agree(payload)
         return self._hello_payload()
+
+    @property
+    def limits(self) -> Limits:
+        """What the peer may make this side allocate (the decoder's :class:`~asyncrpc.Limits`)."""
+        return self._limits
 
     @property
     def bytes_received(self) -> int:

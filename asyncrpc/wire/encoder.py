@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 
 from asyncrpc.errors import EncodeError
-from asyncrpc.wire.events import NOTIFICATION, REQUEST, RESPONSE, Event, Request, Response
+from asyncrpc.wire.events import NOTIFICATION, REQUEST, RESPONSE, Message, Request, Response
 
 __all__ = ["Encoder"]
 
@@ -64,7 +64,7 @@ class Encoder:
         """``[2, method, params]``."""
         return self._encode([NOTIFICATION, method, params])
 
-    def send(self, event: Event) -> bytes:
+    def send(self, event: Message) -> bytes:
         """Any event, as bytes (the h11-style entry point)."""
         if isinstance(event, Request):
             return self.request(event.msgid, event.method, event.params, event.extension)

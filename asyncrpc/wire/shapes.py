@@ -1,7 +1,8 @@
 """From a decoded msgpack value to an event: the MessagePack-RPC shape checks.
 
 :class:`ShapeChecker` turns one complete, decoded message into a
-:class:`Request`, :class:`Response` or :class:`Notification`, or raises
+:class:`Request`, :class:`Response` or :class:`Notification` (or a
+:class:`StrayResponse`, one whose msgid is not a uint32), or raises
 :class:`ProtocolError` naming the first fault: arity, msgid, method, params,
 the extension map, and the nesting depth of what the message carries.
 
@@ -25,6 +26,7 @@ from asyncrpc.wire.events import (
     Notification,
     Request,
     Response,
+    StrayResponse,
 )
 
 __all__ = ["ShapeChecker"]
@@ -119,10 +121,14 @@ class ShapeChecker:
         if kind == RESPONSE and type(kind) is int:
             if size != 4:
                 raise ProtocolError(f"response has {size} elements, expected 4")
-            msgid = _msgid(message[1], kind)
-            for value in message[2:]:
+            for value in message[1:]:  # a stray msgid may be a container too
                 if type(value) is list or type(value) is dict:
                     _check_depth(value, depth, 1)
+            msgid = message[1]
+            if type(msgid) is not int or not 0 <= msgid <= MAX_MSGID:
+                # It answers nothing we sent: some peers answer a notification
+                # with [1, -1, error, nil]. Not worth the connection.
+                return StrayResponse(msgid, message[2], message[3])
             return Response(msgid, message[2], message[3])
         if kind == NOTIFICATION and type(kind) is int:
             if size != 3:
