@@ -110,14 +110,15 @@ class Connection(asyncio.Protocol):
         extensions: bool = True,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         plain_errors: PlainErrors = "neovim",
+        raw_strings: bool = False,
         on_lost: Callable[[Connection, list[asyncio.Task[None]]], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         # A loop makes its protocols in the thread it runs in.
         self.thread = thread_ident()
         self._limits = limits
-        self._decoder = Decoder(limits)
-        self.encoder = Encoder()
+        self._decoder = Decoder(limits, raw_strings=raw_strings)
+        self.encoder = Encoder(raw_strings=raw_strings)
         self._extensions_enabled = extensions
         self._close_timeout = close_timeout
         self._on_lost = on_lost

@@ -99,6 +99,9 @@ class Decoder:
         accept_extension: accept the five-element request (an extension map
             in the fifth place). Off until the peers negotiated it, so that
             a plain peer's wrong arity is reported as the error it is.
+        raw_strings: build every msgpack str as ``bytes``, for peers from
+            before msgpack's str/bin split that pack bytes as str (method
+            names, and the strs of error objects, are still read as text).
     """
 
     __slots__ = (
@@ -109,6 +112,7 @@ class Decoder:
         "_limits",
         "_pending",
         "_queued",
+        "_raw_strings",
         "_ready",
         "_received",
         "_renewed_at",
@@ -119,11 +123,14 @@ class Decoder:
         "_to_event",
     )
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False) -> None:
+    def __init__(
+        self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False, raw_strings: bool = False
+    ) -> None:
         self._limits = limits
+        self._raw_strings = raw_strings
         self._shapes = ShapeChecker(limits.max_depth, accept_extension=accept_extension)
         # Bound once: iteration starts on every read, and each message is one call of it.
-        self._to_event = self._shapes.to_event
+        self._to_event = self._shapes.to_event_raw if raw_strings else self._shapes.to_event
         self._received = 0  # bytes fed so far
         self._boundary = 0  # where the last complete message ends (once _pending is settled)
         self._ready = 0  # complete messages in the builder, not yet returned
@@ -138,7 +145,7 @@ class Decoder:
         self._skipped_from = 0  # the stream offset the skipper started at
         self._built_from = 0  # the stream offset the builder started at
         self._renewed_at = 0
-        self._builder = new_builder(self._limits)
+        self._builder = new_builder(self._limits, raw_strings=self._raw_strings)
 
     @property
     def limits(self) -> Limits:
@@ -411,7 +418,7 @@ class Decoder:
         self._queued.append(ResponseTooLarge(scanner.msgid, scanner.size))
         self._scanner = None
         self._boundary = self._built_from = self._renewed_at = start + end
-        builder = self._builder = new_builder(self._limits)
+        builder = self._builder = new_builder(self._limits, raw_strings=self._raw_strings)
         if end < len(data):
             builder.feed(memoryview(data)[end:])
         self._count_rest(data, end, start)
@@ -518,5 +525,5 @@ class Decoder:
         """Replace both unpackers once nothing is buffered, to give back their grown buffers."""
         if self._boundary == self._received and not self._ready and self._error is None:
             self._renewed_at = self._built_from = self._received
-            self._builder = new_builder(self._limits)
+            self._builder = new_builder(self._limits, raw_strings=self._raw_strings)
             self._skipper = None

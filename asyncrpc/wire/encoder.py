@@ -23,13 +23,15 @@ class Encoder:
 
     __slots__ = ("_pack",)
 
-    def __init__(self) -> None:
+    def __init__(self, *, raw_strings: bool = False) -> None:
+        # raw_strings: bytes go out as msgpack str too (the old spec has no bin),
+        # which peers from before the str/bin split read.
         # surrogateescape: a str decoded from non-UTF-8 bytes goes back as those bytes.
         # msgpack is untyped: say what its pack() returns, once, here.
         # datetime=True: an aware datetime goes out as a msgpack timestamp, as
         # the decoder gives timestamps back (a naive one cannot say when it is).
         self._pack: Callable[[object], bytes] = msgpack.Packer(
-            use_bin_type=True, unicode_errors="surrogateescape", datetime=True
+            use_bin_type=not raw_strings, unicode_errors="surrogateescape", datetime=True
         ).pack
 
     def _encode(self, message: list[Any]) -> bytes:

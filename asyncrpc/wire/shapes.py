@@ -92,6 +92,19 @@ class ShapeChecker:
                     return Notification(method, params)
         return self._checked_event(message)
 
+    def to_event_raw(self, message: Any) -> Event:
+        """:meth:`to_event` for a stream whose strs arrive as bytes (``raw_strings``).
+
+        Method names become str in the checks (as for any peer); an error
+        object's strs are made str one level deep (``b"ValueError: x"``,
+        ``[0, b"..."]``, ``{b"message": b"..."}``), so that it reads as
+        errors do. Results and params stay as they came.
+        """
+        event = self.to_event(message)
+        if type(event) is Response and event.error is not None:
+            event.error = _text_one_level(event.error)
+        return event
+
     def _checked_event(self, message: Any) -> Event:
         """Every shape check, in order; raises :class:`ProtocolError` naming the first fault."""
         if type(message) is not list:
@@ -140,6 +153,18 @@ class ShapeChecker:
             _check_depth(params, depth, 1)
             return Notification(method, params)
         raise ProtocolError(f"unknown message type {describe(kind)} (expected 0, 1 or 2)")
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "surrogateescape") if type(value) is bytes else value
+
+
+def _text_one_level(error: Any) -> Any:
+    if type(error) is list:
+        return [_text(item) for item in error]
+    if type(error) is dict:
+        return {_text(key): _text(item) for key, item in error.items()}
+    return _text(error)
 
 
 def _msgid(value: Any, kind: int) -> int:
