@@ -106,6 +106,7 @@ UNKNOWN_METHOD_ERRORS = [
     [0, "Invalid method: nvim_nosuch"],  # Neovim
     "rpc: can't find method Arith.Nosuch",  # Go net/rpc
     "rpc: can't find service Nosuch.Add",  # Go net/rpc
+    "rpc: service/method request ill-formed: nosuch",  # Go net/rpc, a name without a dot
     "'nosuch' method not found",  # msgpack-rpc-python
     "Method not found: nosuch",  # mprpc
     "('Method not found: %s', 'nosuch')",  # mprpc, with its arguments as a tuple
