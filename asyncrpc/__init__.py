@@ -29,6 +29,8 @@ if TYPE_CHECKING:
         DeadlineExceeded,
         EncodeError,
         HandleInUseError,
+        InvalidArguments,
+        InvalidResult,
         MessageTooLarge,
         MethodNotFound,
         ProtocolError,
@@ -37,12 +39,14 @@ if TYPE_CHECKING:
         TooManyPendingCalls,
     )
     from asyncrpc.handle import AsyncCall
+    from asyncrpc.interface import Interface
     from asyncrpc.options import ConnectOptions
     from asyncrpc.remote_errors import register_error_type
     from asyncrpc.runner import run
     from asyncrpc.server import Server
     from asyncrpc.server_call import CompletionToken, ServerCall, current_call
     from asyncrpc.status import AsyncEvent, CallStatus
+    from asyncrpc.typed_stub import start
     from asyncrpc.wire.limits import Limits
 
 __version__ = "0.1.0"
@@ -65,6 +69,9 @@ _EXPORTS: dict[str, str] = {
     "DeadlineExceeded": "asyncrpc.errors",
     "EncodeError": "asyncrpc.errors",
     "HandleInUseError": "asyncrpc.errors",
+    "Interface": "asyncrpc.interface",
+    "InvalidArguments": "asyncrpc.errors",
+    "InvalidResult": "asyncrpc.errors",
     "Limits": "asyncrpc.wire.limits",
     "MessageTooLarge": "asyncrpc.errors",
     "MethodNotFound": "asyncrpc.errors",
@@ -83,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "notify": "",
     "register_error_type": "asyncrpc.remote_errors",
     "run": "asyncrpc.runner",
+    "start": "asyncrpc.typed_stub",
     "sync": "",
 }
 
@@ -103,6 +111,9 @@ __all__ = [
     "DeadlineExceeded",
     "EncodeError",
     "HandleInUseError",
+    "Interface",
+    "InvalidArguments",
+    "InvalidResult",
     "Limits",
     "MessageTooLarge",
     "MethodNotFound",
@@ -122,6 +133,7 @@ __all__ = [
     "notify",
     "register_error_type",
     "run",
+    "start",
     "sync",
 ]
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from asyncrpc.handle import AsyncCall
 from asyncrpc.notify.base import Notifier
 
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
+    from asyncrpc.interface import Interface
+
+InterfaceT = TypeVar("InterfaceT", bound="Interface")
 
 __all__ = ["Client", "Stub", "StubMethod"]
 
@@ -96,12 +99,27 @@ class Client:
         """
         self._calls.notify(method, args)
 
-    def stub(self, namespace: str | None = None) -> Stub:
-        """Attribute access to remote methods: ``client.stub("demo").AsyncFunc(1.0)``.
+    @overload
+    def stub(self, namespace: str | None = None) -> Stub: ...
+
+    # An interface is abstract, and a type checker takes no abstract class for
+    # a type[...] parameter: the interface is typed as what makes an instance of it.
+    @overload
+    def stub(self, namespace: Callable[..., InterfaceT]) -> InterfaceT: ...
+
+    def stub(self, namespace: str | Callable[..., InterfaceT] | None = None) -> Stub | InterfaceT:
+        """Remote methods as attributes: ``client.stub("demo").AsyncFunc(1.0)``.
 
         Without a namespace, names are flat (``client.stub().nvim_eval("1+1")``).
+        Given a typed interface (:class:`~asyncrpc.Interface`), it returns a
+        client of that interface that the type checker understands:
+        ``await client.stub(Calc).add(1, 2)`` is an ``int``.
         """
-        return Stub(self, namespace)
+        if namespace is None or isinstance(namespace, str):
+            return Stub(self, namespace)
+        from asyncrpc.typed_stub import make_stub
+
+        return make_stub(self, namespace)
 
     def register(self, obj: object, namespace: str | None = None) -> list[str]:
         """Let the peer call ``obj``'s public methods, on this connection only."""

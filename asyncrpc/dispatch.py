@@ -108,7 +108,18 @@ class Dispatcher:
 
         Returns the method names registered. Properties are never called to
         find methods, and no name starting with ``_`` is registered.
+
+        An implementation of a typed interface (:class:`~asyncrpc.Interface`)
+        registers the interface's methods only, under its namespace unless
+        ``namespace`` is given, each with its arguments checked.
         """
+        from asyncrpc.interface import Interface, checked_handlers
+
+        if isinstance(obj, Interface):
+            handlers = checked_handlers(obj, namespace)
+            for name, fn in handlers.items():
+                self._handlers[name] = Handler(name, fn)
+            return list(handlers)
         registered: list[str] = []
         module_name = obj.__name__ if inspect.ismodule(obj) else None
         for attr in dir(obj):

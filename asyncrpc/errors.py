@@ -22,6 +22,8 @@ __all__ = [
     "DeadlineExceeded",
     "EncodeError",
     "HandleInUseError",
+    "InvalidArguments",
+    "InvalidResult",
     "MessageTooLarge",
     "MethodNotFound",
     "ProtocolError",
@@ -210,3 +212,27 @@ class MethodNotFound(RemoteError):
     """The peer has no handler for the method that was called."""
 
     code = RPC_S_PROCNUM_OUT_OF_RANGE
+
+
+class InvalidArguments(RemoteError):
+    """The server refused the call's arguments before running the handler.
+
+    Sent for a method of a typed interface (:class:`~asyncrpc.Interface`)
+    when the arguments do not fit its annotations: too few, too many, or one
+    of the wrong type. The message names the parameter and what it expected.
+    """
+
+
+class InvalidResult(RPCError, TypeError):
+    """A typed call's result does not fit the interface's result annotation.
+
+    Raised at the caller's end, for that call only; the connection goes on.
+    Also a :class:`TypeError`.
+
+    Attributes:
+        value: the result as it came, before any conversion.
+    """
+
+    def __init__(self, message: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.value = value

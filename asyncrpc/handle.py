@@ -44,6 +44,7 @@ from asyncrpc.errors import (
     ConnectionLost,
     DeadlineExceeded,
     HandleInUseError,
+    InvalidResult,
     MessageTooLarge,
     TooManyPendingCalls,
 )
@@ -122,6 +123,7 @@ class AsyncCall(Generic[T]):
         "__weakref__",
         "_calls",
         "_cancel_requested",
+        "_convert",
         "_error",
         "_future",
         "_msgid",
@@ -149,6 +151,8 @@ class AsyncCall(Generic[T]):
         self._error: BaseException | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._cancel_requested = False
+        # A typed call's result check and conversion (see asyncrpc.typed_stub).
+        self._convert: Callable[[Any], T] | None = None
 
     # -- the lifecycle table ----------------------------------------------
 
@@ -171,6 +175,8 @@ class AsyncCall(Generic[T]):
         method: str,
         loop: asyncio.AbstractEventLoop,
         timeout: float | None,
+        *,
+        convert: Callable[[Any], Any] | None = None,
     ) -> None:
         """Make the handle pending; the request is already encoded."""
         if self._status is INITIALIZED:
@@ -181,10 +187,17 @@ class AsyncCall(Generic[T]):
         self._msgid = msgid
         self.method = method
         self._future = loop.create_future()
+        self._convert = convert
         if timeout is not None:
             self._timer = loop.call_later(timeout, self._expire)
 
     def _succeed(self, result: Any) -> None:
+        if self._convert is not None:
+            try:
+                result = self._convert(result)
+            except Exception as exc:  # a result that does not fit the interface
+                self._fail(exc if isinstance(exc, InvalidResult) else InvalidResult(str(exc), result))
+                return
         if self._status is PENDING:
             self._status = _SUCCEEDED
         elif not self._advance("succeed"):
@@ -446,8 +459,13 @@ class OutgoingCalls:
         notify: Notifier | None = None,
         timeout: float | None = None,
         handle: AsyncCall[Any] | None = None,
+        *,
+        convert: Callable[[Any], Any] | None = None,
     ) -> AsyncCall[Any]:
         """Send a request; the returned handle is already pending.
+
+        ``convert`` checks and converts the result before the call completes
+        with it (a typed call); what it raises fails the call instead.
 
         Every error here is raised before anything is sent or any handle
         changes state, so no notification is ever delivered for it.
@@ -489,7 +507,7 @@ class OutgoingCalls:
         self._next_msgid = (msgid + 1) & MAX_MSGID
         if handle is not None and notify is not None:
             handle._notify = notify  # only now: a call that fails to start changes nothing
-        call._start(self, msgid, method, loop, timeout)
+        call._start(self, msgid, method, loop, timeout, convert=convert)
         # The only call pending has nobody to be coalesced with: it is written
         # at once; calls made beside it in the same loop turn leave together.
         alone = not pending

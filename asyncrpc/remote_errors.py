@@ -33,6 +33,7 @@ from typing import Any, Final, Literal, TypeAlias
 from asyncrpc.errors import (
     CallCancelled,
     DeadlineExceeded,
+    InvalidArguments,
     MessageTooLarge,
     MethodNotFound,
     RemoteError,
@@ -78,6 +79,7 @@ def check_plain_errors(value: object) -> None:
 
 ERROR_TYPES: Final[dict[str, type[RPCError]]] = {
     "MethodNotFound": MethodNotFound,
+    "InvalidArguments": InvalidArguments,
     "CallCancelled": CallCancelled,
     "DeadlineExceeded": DeadlineExceeded,
     "MessageTooLarge": MessageTooLarge,
@@ -94,7 +96,8 @@ _NEOVIM_TYPES: Final = {0: "Exception", 1: "Validation"}
 # exception classes are split off, so an ordinary "Key: value" message stays whole.
 _TYPED_MESSAGE: Final = re.compile(
     r"(?P<type>[A-Za-z_][\w.]*"
-    r"(?:Error|Exception|NotFound|Cancelled|Aborted|Exceeded|Warning|Exit|Interrupt))"
+    r"(?:Error|Exception|NotFound|Cancelled|Aborted|Exceeded|Warning|Exit|Interrupt)"
+    r"|InvalidArguments)"
     r"(?:\[(?P<code>-?\d{1,19})\])?: (?P<message>.*)",
     re.DOTALL,
 )
@@ -104,7 +107,8 @@ _TYPED_MESSAGE: Final = re.compile(
 # Neovim "Invalid method: x"; Go's net/rpc "rpc: can't find service x",
 # "rpc: can't find method x" and, for a name with no dot in it,
 # "rpc: service/method request ill-formed: x"; msgpack-rpc-python "'x' method not found";
-# mprpc "Method not found: x"; aio-msgpack-rpc, which looks the method up as
+# mprpc "Method not found: x"; pynvim's plugin host 'no request handler
+# registered for "x"'; aio-msgpack-rpc, which looks the method up as
 # an attribute of its handler object, "'Handler' object has no attribute 'x'"
 # (the whole message, and not an object of a builtin type, which a handler's
 # own AttributeError names far more often); aiorpc and the Node libraries
@@ -115,6 +119,7 @@ _UNKNOWN_METHOD: Final = re.compile(
     r"[A-Za-z_]\w{0,100}' object has no attribute '[^'\n]{1,300}'$"
     r"|rpc: can't find (?:service|method)\b"
     r"|rpc: service/method request ill-formed\b"
+    r"|\bno request handler registered for\b"
     r"|\bmethod\b[^\n]{0,300}?\b(?:not found|does not exist|is not defined|not implemented)\b"
     r"|\b(?:no such|unknown|undefined) method\b"
     r"|\bno method\b"

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -46,6 +46,13 @@ from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.runner import has_uvloop
 from asyncrpc.status import AsyncEvent, CallStatus
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from asyncrpc.interface import Interface
+
+InterfaceT = TypeVar("InterfaceT", bound="Interface")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = ["SyncCall", "SyncClient", "connect", "pending_apcs", "queue_apc", "sleep_ex"]
 
@@ -218,6 +225,30 @@ class SyncClient:
             return wrapper
 
         return self._portal.call(begin)
+
+    def stub(self, interface: Callable[..., InterfaceT]) -> InterfaceT:
+        """A typed client of ``interface`` (:class:`~asyncrpc.Interface`), for :meth:`run`.
+
+        Its methods are coroutines of the background loop: hand them to
+        :meth:`run` (``c.run(calc.add, 1, 2)``), which blocks for the result
+        and is typed as the interface says.
+        """
+        from asyncrpc.typed_stub import make_stub
+
+        return make_stub(self._client, interface)
+
+    def run(self, method: Callable[P, Coroutine[Any, Any, R]], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a typed stub's method and block until its result: ``c.run(calc.add, 1, 2)`` is an ``int``.
+
+        Raises:
+            RPCError: what awaiting the method raises (``InvalidArguments``,
+                ``InvalidResult``, ``ConnectionLost``...).
+        """
+
+        async def run() -> R:
+            return await method(*args, **kwargs)
+
+        return self._portal.call(run)
 
     def notify(self, method: str, *args: Any) -> None:
         """Send a notification."""

@@ -108,6 +108,7 @@ UNKNOWN_METHOD_ERRORS = [
     "rpc: can't find service Nosuch.Add",  # Go net/rpc
     "rpc: service/method request ill-formed: nosuch",  # Go net/rpc, a name without a dot
     "'nosuch' method not found",  # msgpack-rpc-python
+    'no request handler registered for "nosuch"',  # pynvim's plugin host
     "Method not found: nosuch",  # mprpc
     "('Method not found: %s', 'nosuch')",  # mprpc, with its arguments as a tuple
     "No such method nosuch",
