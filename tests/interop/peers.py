@@ -1,0 +1,262 @@
+"""The third-party msgpack-rpc peers of the interop suite, and how to run them.
+
+Each peer is a subprocess: a short program per peer (``go/peer.go``, ``node/peer.js``,
+``python/<peer>_peer.py``) run from the cache directory ``install_peers.sh`` fills:
+
+- ``serve``: listens on 127.0.0.1 port 0, prints ``LISTENING <port>``, serves until its stdin
+  closes (or it is killed);
+- ``client HOST PORT [CHECK...]``: calls an asyncrpc server and prints one JSON line per check,
+  ``{"check": ..., "ok": ..., "detail": ...}``.
+
+A :class:`Peer` says how to start one, which asyncrpc options it needs on each side, what its
+errors look like, and what it cannot do (with the reason: never skipped silently).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import selectors
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("ASYNCRPC_INTEROP_CACHE", Path.home() / ".cache" / "asyncrpc-interop"))
+INSTALL = "bash tests/interop/install_peers.sh"
+
+Direction = Literal["to_peer", "from_peer"]
+"""``to_peer``: an asyncrpc client calls the peer's server; ``from_peer``: the peer's client calls ours."""
+
+CHECKS = (
+    "one_call",
+    "concurrent",
+    "handler_error",
+    "unknown_method",
+    "notification",
+    "bin_and_str",
+    "large",
+    "unicode",
+    "int64",
+)
+
+# The battery's values: the peer programs use the same ones (kept in step by hand; the
+# from_peer tests check that what arrived here is exactly these).
+STR = "text"
+BIN = b"\x00\x01\xfe\xff"
+LARGE_STR = "0123456789abcdef" * (1 << 16)  # 1 MiB
+LARGE_BIN = b"\x00\x80\xff\x07" * (1 << 18)  # 1 MiB
+UNICODE = "emoji \U0001f600 combining e\u0301 CJK \u6f22 nul \x00"
+INT64 = {"min": -(2**63), "max": 2**63 - 1, "uint64_max": 2**64 - 1}
+NOTE = "noted"
+CONCURRENT = 100  # delayed_echo(CONCURRENT - i, i) for each i: the first call waits longest
+
+START_TIMEOUT = 10.0  # a peer prints LISTENING within this (Python peers import for ~0.2 s)
+CLIENT_TIMEOUT = 30.0  # a whole client battery run
+STOP_TIMEOUT = 5.0
+
+
+def old_spec(value: Any) -> Any:
+    """What survives a peer that packs str and bytes alike as msgpack str (the old spec).
+
+    Read with ``raw_strings=True`` every str arrives as ``bytes``: the type is lost, the bytes kept.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, list | tuple):
+        return [old_spec(item) for item in value]
+    return value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One third-party implementation and what the suite knows about it."""
+
+    name: str
+    version: str
+    program: Callable[[], list[str]]
+    """The command that runs its peer program, before ``serve`` / ``client HOST PORT``."""
+    missing: Callable[[], str | None]
+    """Why the peer cannot run (not installed, or stale), or None when it can."""
+    env: Callable[[], dict[str, str]] = dict
+    connect_options: Mapping[str, Any] = field(default_factory=dict)
+    """``asyncrpc.connect()`` options for its server."""
+    server_options: Mapping[str, Any] = field(default_factory=dict)
+    """``asyncrpc.Server()`` options for its client."""
+    method: Callable[[str], str] = _same
+    """Its server's name for a battery method (``echo``)."""
+    one_argument: bool = False
+    """Its server's methods take one argument: the battery's params go as one array."""
+    in_order: bool = False
+    """Its server answers strictly in the order of the requests."""
+    cannot: Mapping[tuple[Direction, str], str] = field(default_factory=dict)
+    """The checks it cannot do, with why; their tests assert what happens instead, if anything."""
+    arrives: Callable[[Any], Any] = _same
+    """What a value the battery sends becomes, on the way to the other side."""
+    error_raw: Callable[[str], Any] = _same
+    """The error object its server sends when a handler fails with a message."""
+    unknown_method_raw: Any = None
+    """The error object its server sends for a method it does not have (``no_such_method``)."""
+    client_error: Callable[[str], str] = _same
+    """What its client reports for our ``ValueError(message)``: the ``detail`` of the check."""
+    client_unknown_method: str = "MethodNotFound: no method 'no_such_method'"
+    """What its client reports for our unknown-method error."""
+    notification_closes: bool = False
+    """Its server closes the connection when it gets a notification (it reads requests only)."""
+
+    def require(self) -> None:
+        """Skips the test when the peer is not installed; fails in CI, where it must be."""
+        problem = self.missing()
+        if problem is None:
+            return
+        reason = f"interop peer {self.name}: {problem}; run {INSTALL}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (.ci/run does)")
+        pytest.skip(reason)
+
+    def args(self, method: str, *params: Any) -> list[Any]:
+        """A battery call's params as this peer's server takes them."""
+        return [list(params)] if self.one_argument and len(params) != 1 else list(params)
+
+
+@dataclass
+class PeerServer:
+    """A peer's server process, listening on 127.0.0.1:``port``."""
+
+    peer: Peer
+    process: subprocess.Popen[str]
+    port: int
+
+    def stop(self) -> None:
+        """Close its stdin (it exits), kill it if it does not in time. Idempotent."""
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def environment(peer: Peer) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "NODE_PATH", "VIRTUAL_ENV"}}
+    env.update(peer.env())
+    return env
+
+
+def start_server(peer: Peer, stderr_path: Path) -> PeerServer:
+    """Start ``peer serve`` and wait (a bounded readline) for its ``LISTENING <port>``."""
+    peer.require()
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [*peer.program(), "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=environment(peer),
+        )
+    assert process.stdout is not None
+    try:
+        line = _readline(process, START_TIMEOUT)
+    except BaseException:
+        stop_process(process)
+        raise
+    if not line.startswith("LISTENING "):
+        stop_process(process)
+        raise RuntimeError(f"{peer.name} did not start: {line!r}\n{stderr_path.read_text()}")
+    return PeerServer(peer, process, int(line.split()[1]))
+
+
+def _readline(process: subprocess.Popen[str], timeout: float) -> str:
+    """One line of a process's stdout, or TimeoutError: a blocking readline, bounded."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise TimeoutError(f"no line from {process.args!r} within {timeout}s")
+    return process.stdout.readline()
+
+
+@dataclass(frozen=True)
+class Report:
+    """One line of a peer client's battery."""
+
+    check: str
+    ok: bool
+    detail: str
+
+
+def parse_reports(stdout: str) -> dict[str, Report]:
+    reports: dict[str, Report] = {}
+    for line in stdout.splitlines():
+        if line.strip():
+            item = json.loads(line)
+            reports[item["check"]] = Report(item["check"], bool(item["ok"]), str(item["detail"]))
+    return reports
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+GO_CANNOT: dict[tuple[Direction, str], str] = {
+    ("from_peer", "notification"): "Go's net/rpc client has no way to send a notification",
+}
+# ("to_peer", "notification") and ("to_peer", "unknown_notification") run, and assert what Go's
+# net/rpc server does with any notification: it reads requests only, a notification is not the
+# 4-element array its codec expects, and it closes the connection (notification_closes).
+
+
+def _go_method(name: str) -> str:
+    # net/rpc names are Service.Method, with an exported (capitalised) method.
+    return "Peer." + "".join(part.capitalize() for part in name.split("_"))
+
+
+def _not_installed(path: Path) -> str | None:
+    return None if path.exists() else f"{path} not installed"
+
+
+def _go_missing() -> str | None:
+    # The binary is built from go/peer.go: one built from another version of it is stale.
+    binary = CACHE / "go" / "peer"
+    if not binary.exists():
+        return f"{binary} not installed"
+    source_sum = hashlib.sha256((HERE / "go" / "peer.go").read_bytes()).hexdigest()
+    built_from = CACHE / "go" / "peer.sha256"
+    if not built_from.exists() or built_from.read_text().strip() != source_sum:
+        return f"{binary} was built from another version of go/peer.go"
+    return None
+
+
+GO = Peer(
+    name="go-net-rpc",
+    version="Go net/rpc (go1.19, Debian golang-go) + github.com/ugorji/go/codec 1.2.8 (Debian)",
+    program=lambda: [str(CACHE / "go" / "peer")],
+    missing=_go_missing,
+    # Go's clients read an error only as a string, and close the connection over anything else.
+    server_options={"plain_errors": "string"},
+    method=_go_method,
+    one_argument=True,
+    cannot=GO_CANNOT,
+    notification_closes=True,
+    unknown_method_raw="rpc: can't find method Peer.NoSuchMethod",
+    client_error=lambda message: f"ValueError: {message}",
+)
+
+PEERS: tuple[Peer, ...] = (GO,)

@@ -1,0 +1,364 @@
+"""asyncrpc against real third-party msgpack-rpc implementations, both directions.
+
+- ``to_peer``: an asyncrpc client calls the peer's server (``peer serve``), here in pytest.
+- ``from_peer``: the peer's client (``peer client HOST PORT CHECK``) calls an asyncrpc server
+  started by the test; each of its JSON lines is asserted, and so is what reached our server.
+
+One test per peer, direction and check, parametrized over :data:`tests.interop.peers.PEERS`.
+A check a peer cannot do is skipped with the reason its registry entry gives. A peer that is not
+installed skips (``bash tests/interop/install_peers.sh`` installs them all), and fails in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import asyncrpc
+from tests.interop.peers import (
+    BIN,
+    CHECKS,
+    CLIENT_TIMEOUT,
+    CONCURRENT,
+    INT64,
+    LARGE_BIN,
+    LARGE_STR,
+    NOTE,
+    PEERS,
+    STR,
+    UNICODE,
+    Direction,
+    Peer,
+    PeerServer,
+    Report,
+    environment,
+    parse_reports,
+    start_server,
+)
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(30)]
+
+CALL_TIMEOUT = 10.0  # any one call of the battery
+TO_PEER_CHECKS = (*CHECKS, "unknown_notification")
+_unique = itertools.count()
+
+
+def cases(checks: tuple[str, ...]) -> list[Any]:
+    return [
+        pytest.param(peer, check, id=f"{peer.name}-{check}")
+        for peer, check in itertools.product(PEERS, checks)
+    ]
+
+
+def skip_if_cannot(peer: Peer, direction: Direction, check: str) -> None:
+    reason = peer.cannot.get((direction, check))
+    if reason is not None:
+        pytest.skip(f"{peer.name} cannot ({direction} {check}): {reason}")
+
+
+def same(actual: Any, expected: Any) -> bool:
+    """Equal and of the same types, all the way down (``b"x" == "x"`` must not pass unnoticed)."""
+    if type(actual) is not type(expected):
+        return False
+    if isinstance(expected, list | tuple):
+        return len(actual) == len(expected) and all(map(same, actual, expected))
+    return bool(actual == expected)
+
+
+def short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 200 else f"{text[:200]}... ({len(text)} chars)"
+
+
+# -- to_peer: asyncrpc's client, the peer's server ------------------------------------------------
+
+
+class Servers:
+    """The peers' servers, one per peer for the whole module, started when first needed."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.running: dict[str, PeerServer] = {}
+
+    def get(self, peer: Peer) -> PeerServer:
+        server = self.running.get(peer.name)
+        if server is None or server.process.poll() is not None:
+            server = start_server(peer, self.workdir / f"{peer.name}.stderr")
+            self.running[peer.name] = server
+        return server
+
+    def stop(self) -> None:
+        for server in self.running.values():
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    running = Servers(tmp_path_factory.mktemp("interop-servers"))
+    yield running
+    running.stop()
+
+
+class ToPeer:
+    """An asyncrpc client connected to one peer's server, calling it by the battery's names."""
+
+    def __init__(self, peer: Peer, client: asyncrpc.Client) -> None:
+        self.peer = peer
+        self.client = client
+
+    def start(self, method: str, *params: Any) -> asyncrpc.AsyncCall[Any]:
+        return self.client.call(
+            self.peer.method(method), *self.peer.args(method, *params), timeout=CALL_TIMEOUT
+        )
+
+    async def call(self, method: str, *params: Any) -> Any:
+        return await self.start(method, *params)
+
+    def notify(self, method: str, *params: Any) -> None:
+        self.client.notify(self.peer.method(method), *self.peer.args(method, *params))
+
+    async def echoes(self, value: Any) -> None:
+        expected = self.peer.arrives(value)
+        result = await self.call("echo", value)
+        assert same(result, expected), f"echo({short(value)}) gave {short(result)}, not {short(expected)}"
+
+
+async def to_one_call(peer: ToPeer) -> None:
+    assert await peer.call("add", 40, 2) == 42
+    await peer.echoes(STR)
+
+
+async def to_concurrent(peer: ToPeer) -> None:
+    order: list[int] = []
+
+    async def one(i: int) -> Any:
+        result = await peer.start("delayed_echo", CONCURRENT - i, i)
+        order.append(i)
+        return result
+
+    results = await asyncio.gather(*(one(i) for i in range(CONCURRENT)))
+    assert results == list(range(CONCURRENT))  # each reply reached its own caller
+    if peer.peer.in_order:
+        assert order == list(range(CONCURRENT))
+    else:  # the last call, the shortest delay, came back among the first
+        assert order != list(range(CONCURRENT))
+        assert order[0] >= CONCURRENT // 2, order
+
+
+async def to_handler_error(peer: ToPeer) -> None:
+    with pytest.raises(asyncrpc.RemoteError) as info:
+        await peer.call("fail", "boom")
+    error = info.value
+    assert type(error) is asyncrpc.RemoteError
+    assert error.raw == peer.peer.error_raw("boom")
+    assert "boom" in error.message
+    await peer.echoes(STR)  # the connection is still good
+
+
+async def to_unknown_method(peer: ToPeer) -> None:
+    with pytest.raises(asyncrpc.MethodNotFound) as info:
+        await peer.call("no_such_method")
+    assert info.value.raw == peer.peer.unknown_method_raw
+    await peer.echoes(STR)
+
+
+async def _closes_on_notification(peer: ToPeer, method: str) -> None:
+    """A peer that reads requests only: the notification makes it close the connection."""
+    peer.notify(method, NOTE)
+    with pytest.raises(asyncrpc.ConnectionLost):
+        await peer.call("echo", STR)
+    assert not peer.client.is_open
+
+
+async def to_notification(peer: ToPeer) -> None:
+    if peer.peer.notification_closes:
+        await _closes_on_notification(peer, "note")
+        return
+    note = f"{NOTE}-{next(_unique)}"  # the peer's server lives for the module: a note of our own
+    peer.notify("note", note)
+    notes = await peer.call("notes")  # answered after the notification was handled
+    assert notes.count(peer.peer.arrives(note)) == 1, short(notes)
+
+
+async def to_unknown_notification(peer: ToPeer) -> None:
+    """A notification of a method the peer does not have: the connection must carry on.
+
+    msgpack-rpc-lite answers it with a stray ``[1, -1, "Not Implemented", nil]`` response.
+    """
+    if peer.peer.notification_closes:
+        await _closes_on_notification(peer, "no_such_method")
+        return
+    peer.notify("no_such_method", NOTE)
+    await peer.echoes(STR)
+    await peer.echoes(BIN)
+    assert peer.client.is_open
+
+
+async def to_bin_and_str(peer: ToPeer) -> None:
+    await peer.echoes(BIN)
+    await peer.echoes(STR)
+    await peer.echoes([BIN, STR])
+
+
+async def to_large(peer: ToPeer) -> None:
+    await peer.echoes(LARGE_STR)
+    await peer.echoes(LARGE_BIN)
+
+
+async def to_unicode(peer: ToPeer) -> None:
+    await peer.echoes(UNICODE)
+
+
+async def to_int64(peer: ToPeer) -> None:
+    for name, value in INT64.items():
+        if ("to_peer", f"int64:{name}") not in peer.peer.cannot:
+            await peer.echoes(value)
+
+
+TO_PEER: dict[str, Callable[[ToPeer], Awaitable[None]]] = {
+    "one_call": to_one_call,
+    "concurrent": to_concurrent,
+    "handler_error": to_handler_error,
+    "unknown_method": to_unknown_method,
+    "notification": to_notification,
+    "unknown_notification": to_unknown_notification,
+    "bin_and_str": to_bin_and_str,
+    "large": to_large,
+    "unicode": to_unicode,
+    "int64": to_int64,
+}
+
+
+@pytest.mark.parametrize(("peer", "check"), cases(TO_PEER_CHECKS))
+async def test_to_peer(peer: Peer, check: str, servers: Servers) -> None:
+    skip_if_cannot(peer, "to_peer", check)
+    server = servers.get(peer)
+    async with asyncrpc.connect(
+        "127.0.0.1", server.port, connect_timeout=5, **peer.connect_options
+    ) as client:
+        await TO_PEER[check](ToPeer(peer, client))
+
+
+# -- from_peer: the peer's client, asyncrpc's server ------------------------------------------------
+
+
+class Battery:
+    """The battery's methods on our side, recording what arrived."""
+
+    def __init__(self) -> None:
+        self.received: list[Any] = []  # echo's arguments, as they arrived
+        self.notes: list[Any] = []
+        self.completed: list[Any] = []  # delayed_echo's values, in the order they were answered
+
+    def register(self, server: asyncrpc.Server) -> None:
+        server.register_function(self.echo, name="echo")
+        server.register_function(self.add, name="add")
+        server.register_function(self.delayed_echo, name="delayed_echo")
+        server.register_function(self.fail, name="fail")
+        server.register_function(self.notes.append, name="note")
+        server.register_function(lambda: self.notes, name="notes")
+
+    def echo(self, value: Any) -> Any:
+        self.received.append(value)
+        return value
+
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+    async def delayed_echo(self, ms: int, value: Any) -> Any:
+        await asyncio.sleep(ms / 1000)  # the delay is what is tested: replies in another order
+        self.completed.append(value)
+        return value
+
+    def fail(self, message: str) -> None:
+        raise ValueError(message)
+
+
+@pytest.fixture
+async def battery_server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[asyncrpc.Server, Battery]]:
+    peer: Peer = request.node.callspec.params["peer"]
+    battery = Battery()
+    server = asyncrpc.Server(**peer.server_options)
+    battery.register(server)
+    await server.start("127.0.0.1", 0)
+    yield server, battery
+    await server.close(grace=1.0)
+
+
+async def run_client(peer: Peer, port: int, check: str, stderr_path: Path) -> dict[str, Report]:
+    """``peer client 127.0.0.1 PORT CHECK``, bounded; its reports by check name."""
+    with stderr_path.open("w") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            *peer.program(),
+            "client",
+            "127.0.0.1",
+            str(port),
+            check,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=environment(peer),
+        )
+        try:
+            async with asyncio.timeout(CLIENT_TIMEOUT):
+                stdout, _ = await process.communicate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, (
+        f"{peer.name} client exited {process.returncode}\n{stderr_path.read_text()}"
+    )
+    return parse_reports(stdout.decode())
+
+
+def expect_reports(peer: Peer, reports: dict[str, Report], names: list[str]) -> dict[str, Report]:
+    expected = [name for name in names if ("from_peer", name) not in peer.cannot]
+    assert sorted(reports) == sorted(expected), reports
+    failed = [report for report in reports.values() if not report.ok]
+    assert not failed, failed
+    return reports
+
+
+FROM_PEER_NAMES = {
+    "bin_and_str": ["bin_and_str:bin", "bin_and_str:str"],
+    "large": ["large:str", "large:bin"],
+    "int64": [f"int64:{name}" for name in INT64],
+}
+
+
+@pytest.mark.parametrize(("peer", "check"), cases(CHECKS))
+async def test_from_peer(
+    peer: Peer, check: str, battery_server: tuple[asyncrpc.Server, Battery], tmp_path: Path
+) -> None:
+    skip_if_cannot(peer, "from_peer", check)
+    peer.require()
+    server, battery = battery_server
+    reports = await run_client(peer, server.port, check, tmp_path / "client.stderr")
+    reports = expect_reports(peer, reports, FROM_PEER_NAMES.get(check, [check]))
+    arrives = peer.arrives
+
+    if check == "concurrent":
+        assert sorted(battery.completed) == list(range(CONCURRENT))
+        assert battery.completed != list(range(CONCURRENT))  # we answered out of order
+    elif check == "handler_error":
+        assert reports[check].detail == peer.client_error("boom")
+    elif check == "unknown_method":
+        assert reports[check].detail == peer.client_unknown_method
+    elif check == "notification":
+        assert same(battery.notes, [arrives(NOTE)])
+    elif check == "bin_and_str":
+        assert same(battery.received, [arrives(BIN), arrives(STR)])
+    elif check == "large":
+        assert same(battery.received, [arrives(LARGE_STR), arrives(LARGE_BIN)]), "1 MiB values differ"
+    elif check == "unicode":
+        assert same(battery.received, [arrives(UNICODE)]), short(battery.received)
+    elif check == "int64":
+        sent = [value for name, value in INT64.items() if ("from_peer", f"int64:{name}") not in peer.cannot]
+        assert same(battery.received, sent)
