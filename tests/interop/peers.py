@@ -106,7 +106,7 @@ class Peer:
     """The error object its server sends when a handler fails with a message."""
     unknown_method_raw: Any = None
     """The error object its server sends for a method it does not have (``no_such_method``)."""
-    client_error: Callable[[str], str] = _same
+    client_error: Callable[[str], str] = lambda message: f"ValueError: {message}"
     """What its client reports for our ``ValueError(message)``: the ``detail`` of the check."""
     client_unknown_method: str = "MethodNotFound: no method 'no_such_method'"
     """What its client reports for our unknown-method error."""
@@ -256,7 +256,21 @@ GO = Peer(
     cannot=GO_CANNOT,
     notification_closes=True,
     unknown_method_raw="rpc: can't find method Peer.NoSuchMethod",
-    client_error=lambda message: f"ValueError: {message}",
 )
 
-PEERS: tuple[Peer, ...] = (GO,)
+NODE_MODULES = CACHE / "node" / "node_modules"
+
+MSGPACK_RPC_LITE = Peer(
+    name="msgpack-rpc-lite",
+    version="msgpack-rpc-lite 1.0.2 (npm; msgpack-lite 0.1.26), Node from Debian",
+    program=lambda: ["node", str(HERE / "node" / "peer.js")],
+    missing=lambda: _not_installed(NODE_MODULES / "msgpack-rpc-lite" / "package.json"),
+    env=lambda: {"NODE_PATH": str(NODE_MODULES)},
+    # Its types say an error is a string; its client hands over whatever came, as the rejection.
+    server_options={"plain_errors": "string"},
+    # Its server answers an unknown notification with a stray [1, -1, "Not Implemented", nil]:
+    # to_peer-unknown_notification checks that the connection carries on.
+    unknown_method_raw="Not Implemented",
+)
+
+PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE)
