@@ -27,6 +27,7 @@ from typing import Any, Literal
 import pytest
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent  # the peers run here: the Python ones import tests.interop.*
 CACHE = Path(os.environ.get("ASYNCRPC_INTEROP_CACHE", Path.home() / ".cache" / "asyncrpc-interop"))
 INSTALL = "bash tests/interop/install_peers.sh"
 
@@ -45,32 +46,9 @@ CHECKS = (
     "int64",
 )
 
-# The battery's values: the peer programs use the same ones (kept in step by hand; the
-# from_peer tests check that what arrived here is exactly these).
-STR = "text"
-BIN = b"\x00\x01\xfe\xff"
-LARGE_STR = "0123456789abcdef" * (1 << 16)  # 1 MiB
-LARGE_BIN = b"\x00\x80\xff\x07" * (1 << 18)  # 1 MiB
-UNICODE = "emoji \U0001f600 combining e\u0301 CJK \u6f22 nul \x00"
-INT64 = {"min": -(2**63), "max": 2**63 - 1, "uint64_max": 2**64 - 1}
-NOTE = "noted"
-CONCURRENT = 100  # delayed_echo(CONCURRENT - i, i) for each i: the first call waits longest
-
 START_TIMEOUT = 10.0  # a peer prints LISTENING within this (Python peers import for ~0.2 s)
 CLIENT_TIMEOUT = 30.0  # a whole client battery run
 STOP_TIMEOUT = 5.0
-
-
-def old_spec(value: Any) -> Any:
-    """What survives a peer that packs str and bytes alike as msgpack str (the old spec).
-
-    Read with ``raw_strings=True`` every str arrives as ``bytes``: the type is lost, the bytes kept.
-    """
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape")
-    if isinstance(value, list | tuple):
-        return [old_spec(item) for item in value]
-    return value
 
 
 def _same(value: Any) -> Any:
@@ -172,6 +150,7 @@ def start_server(peer: Peer, stderr_path: Path) -> PeerServer:
             stderr=stderr,
             text=True,
             env=environment(peer),
+            cwd=ROOT,
         )
     assert process.stdout is not None
     try:
@@ -273,4 +252,24 @@ MSGPACK_RPC_LITE = Peer(
     unknown_method_raw="Not Implemented",
 )
 
-PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE)
+
+def _python_peer(venv: str, module: str) -> tuple[Callable[[], list[str]], Callable[[], str | None]]:
+    """``program`` and ``missing`` for a Python peer: its program run by its own venv's python."""
+    python = CACHE / "venv" / venv / "bin" / "python"
+    # install_peers.sh copies the requirements into the venv last: a venv without them is unfinished.
+    marker = CACHE / "venv" / venv / "requirements.txt"
+    return (lambda: [str(python), "-m", f"tests.interop.python.{module}"]), (lambda: _not_installed(marker))
+
+
+_program, _missing = _python_peer("aio-msgpack-rpc", "aio_msgpack_rpc_peer")
+AIO_MSGPACK_RPC = Peer(
+    name="aio-msgpack-rpc",
+    version="aio-msgpack-rpc 0.2.0 (PyPI; msgpack 1.2.4)",
+    program=_program,
+    missing=_missing,
+    # Its client sees an error as whatever came; its own server sends str(exception).
+    server_options={"plain_errors": "string"},
+    unknown_method_raw="'H' object has no attribute 'no_such_method'",
+)
+
+PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE, AIO_MSGPACK_RPC)

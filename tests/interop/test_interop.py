@@ -21,18 +21,12 @@ from typing import Any
 import pytest
 
 import asyncrpc
+from tests.interop.battery import BIN, CONCURRENT, INT64, LARGE_BIN, LARGE_STR, NOTE, STR, UNICODE, same
 from tests.interop.peers import (
-    BIN,
     CHECKS,
     CLIENT_TIMEOUT,
-    CONCURRENT,
-    INT64,
-    LARGE_BIN,
-    LARGE_STR,
-    NOTE,
     PEERS,
-    STR,
-    UNICODE,
+    ROOT,
     Direction,
     Peer,
     PeerServer,
@@ -60,15 +54,6 @@ def skip_if_cannot(peer: Peer, direction: Direction, check: str) -> None:
     reason = peer.cannot.get((direction, check))
     if reason is not None:
         pytest.skip(f"{peer.name} cannot ({direction} {check}): {reason}")
-
-
-def same(actual: Any, expected: Any) -> bool:
-    """Equal and of the same types, all the way down (``b"x" == "x"`` must not pass unnoticed)."""
-    if type(actual) is not type(expected):
-        return False
-    if isinstance(expected, list | tuple):
-        return len(actual) == len(expected) and all(map(same, actual, expected))
-    return bool(actual == expected)
 
 
 def short(value: Any) -> str:
@@ -304,6 +289,7 @@ async def run_client(peer: Peer, port: int, check: str, stderr_path: Path) -> di
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=environment(peer),
+            cwd=ROOT,
         )
         try:
             async with asyncio.timeout(CLIENT_TIMEOUT):
