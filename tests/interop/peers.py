@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import pytest
 
+from tests.interop.battery import old_spec
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent  # the peers run here: the Python ones import tests.interop.*
 CACHE = Path(os.environ.get("ASYNCRPC_INTEROP_CACHE", Path.home() / ".cache" / "asyncrpc-interop"))
@@ -272,4 +274,19 @@ AIO_MSGPACK_RPC = Peer(
     unknown_method_raw="'H' object has no attribute 'no_such_method'",
 )
 
-PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE, AIO_MSGPACK_RPC)
+_program, _missing = _python_peer("msgpack-rpc-python", "msgpackrpc_peer")
+MSGPACK_RPC_PYTHON = Peer(
+    name="msgpack-rpc-python",
+    version="msgpack-rpc-python 0.4.1 (PyPI; msgpack-python 0.5.6, tornado 4.5.3)",
+    program=_program,
+    missing=_missing,
+    # The old msgpack spec: str and bytes both go as msgpack str, and come in as bytes. With
+    # raw_strings=True asyncrpc does the same; every str of the battery then arrives as bytes.
+    connect_options={"raw_strings": True},
+    server_options={"plain_errors": "string", "raw_strings": True},
+    arrives=old_spec,
+    error_raw=lambda message: message.encode(),  # str(exception), as msgpack str: bytes to us
+    unknown_method_raw=b"'no_such_method' method not found",
+)
+
+PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE, AIO_MSGPACK_RPC, MSGPACK_RPC_PYTHON)
