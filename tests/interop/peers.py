@@ -82,14 +82,17 @@ class Peer:
     """The checks it cannot do, with why; their tests assert what happens instead, if anything."""
     arrives: Callable[[Any], Any] = _same
     """What a value the battery sends becomes, on the way to the other side."""
-    error_raw: Callable[[str], Any] = _same
-    """The error object its server sends when a handler fails with a message."""
+    handler_error: Callable[[Any, str], bool] = lambda raw, message: bool(raw == message)
+    """Whether ``raw`` is the error object its server sends when a handler fails with ``message``."""
     unknown_method_raw: Any = None
     """The error object its server sends for a method it does not have (``no_such_method``)."""
     client_error: Callable[[str], str] = lambda message: f"ValueError: {message}"
     """What its client reports for our ``ValueError(message)``: the ``detail`` of the check."""
     client_unknown_method: str = "MethodNotFound: no method 'no_such_method'"
     """What its client reports for our unknown-method error."""
+    calls_back: bool = False
+    """It has no server: for ``to_peer`` our server calls back into its client's connection (its
+    program's ``callee HOST PORT`` calls our ``ready``, which gives us that connection's peer)."""
     notification_closes: bool = False
     """Its server closes the connection when it gets a notification (it reads requests only)."""
 
@@ -285,8 +288,28 @@ MSGPACK_RPC_PYTHON = Peer(
     connect_options={"raw_strings": True},
     server_options={"plain_errors": "string", "raw_strings": True},
     arrives=old_spec,
-    error_raw=lambda message: message.encode(),  # str(exception), as msgpack str: bytes to us
+    handler_error=lambda raw, message: bool(raw == message.encode()),  # str(exception), as bytes to us
     unknown_method_raw=b"'no_such_method' method not found",
 )
 
-PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE, AIO_MSGPACK_RPC, MSGPACK_RPC_PYTHON)
+
+def _pynvim_handler_error(raw: Any, message: str) -> bool:
+    # pynvim's Session answers a handler's exception with repr(exception), then the traceback.
+    return isinstance(raw, str) and raw.startswith(f"ValueError({message!r})\nTraceback ")
+
+
+_program, _missing = _python_peer("pynvim", "pynvim_peer")
+PYNVIM = Peer(
+    name="pynvim",
+    version="pynvim 0.6.0 (PyPI; msgpack 1.2.4, greenlet 3.5.6): its low-level msgpack_rpc session",
+    program=_program,
+    missing=_missing,
+    # pynvim reads an error as [code, message] (error[1]): asyncrpc's default for plain peers.
+    server_options={"plain_errors": "neovim"},
+    calls_back=True,
+    handler_error=_pynvim_handler_error,
+    # What pynvim's plugin host answers for a request it has no handler for.
+    unknown_method_raw='no request handler registered for "no_such_method"',
+)
+
+PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE, AIO_MSGPACK_RPC, MSGPACK_RPC_PYTHON, PYNVIM)

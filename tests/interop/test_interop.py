@@ -12,6 +12,7 @@ installed skips (``bash tests/interop/install_peers.sh`` installs them all), and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,6 +28,7 @@ from tests.interop.peers import (
     CLIENT_TIMEOUT,
     PEERS,
     ROOT,
+    START_TIMEOUT,
     Direction,
     Peer,
     PeerServer,
@@ -141,7 +143,7 @@ async def to_handler_error(peer: ToPeer) -> None:
         await peer.call("fail", "boom")
     error = info.value
     assert type(error) is asyncrpc.RemoteError
-    assert error.raw == peer.peer.error_raw("boom")
+    assert peer.peer.handler_error(error.raw, "boom"), short(error.raw)
     assert "boom" in error.message
     await peer.echoes(STR)  # the connection is still good
 
@@ -220,9 +222,52 @@ TO_PEER: dict[str, Callable[[ToPeer], Awaitable[None]]] = {
 }
 
 
+@contextlib.asynccontextmanager
+async def called_back(peer: Peer, workdir: Path) -> AsyncIterator[asyncrpc.Client]:
+    """For a peer with no server: our server, its client connected (``callee``), and a client
+    for calling it back on that connection (``current_call().peer`` of its ``ready`` call)."""
+    peer.require()
+    ready: asyncio.Future[asyncrpc.Client] = asyncio.get_running_loop().create_future()
+
+    def on_ready() -> None:
+        if not ready.done():
+            ready.set_result(asyncrpc.current_call().peer)
+
+    server = asyncrpc.Server(**peer.server_options)
+    server.register_function(on_ready, name="ready")
+    await server.start("127.0.0.1", 0)
+    stderr_path = workdir / "callee.stderr"
+    try:
+        with stderr_path.open("w") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                *peer.program(),
+                "callee",
+                "127.0.0.1",
+                str(server.port),
+                stdin=subprocess.DEVNULL,
+                stderr=stderr,
+                env=environment(peer),
+                cwd=ROOT,
+            )
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                client = await ready
+            yield client
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+    finally:
+        await server.close(grace=1.0)
+
+
 @pytest.mark.parametrize(("peer", "check"), cases(TO_PEER_CHECKS))
-async def test_to_peer(peer: Peer, check: str, servers: Servers) -> None:
+async def test_to_peer(peer: Peer, check: str, servers: Servers, tmp_path: Path) -> None:
     skip_if_cannot(peer, "to_peer", check)
+    if peer.calls_back:
+        async with called_back(peer, tmp_path) as client:
+            await TO_PEER[check](ToPeer(peer, client))
+        return
     server = servers.get(peer)
     async with asyncrpc.connect(
         "127.0.0.1", server.port, connect_timeout=5, **peer.connect_options
