@@ -90,6 +90,8 @@ class Peer:
     """What its client reports for our ``ValueError(message)``: the ``detail`` of the check."""
     client_unknown_method: str = "MethodNotFound: no method 'no_such_method'"
     """What its client reports for our unknown-method error."""
+    answers_unknown_method: bool = True
+    """Whether its server answers a request for a method it does not have at all."""
     calls_back: bool = False
     """It has no server: for ``to_peer`` our server calls back into its client's connection (its
     program's ``callee HOST PORT`` calls our ``ready``, which gives us that connection's peer)."""
@@ -307,9 +309,56 @@ PYNVIM = Peer(
     # pynvim reads an error as [code, message] (error[1]): asyncrpc's default for plain peers.
     server_options={"plain_errors": "neovim"},
     calls_back=True,
+    cannot={("to_peer", "hello"): "pynvim has no server: asyncrpc's client never connects to it"},
     handler_error=_pynvim_handler_error,
     # What pynvim's plugin host answers for a request it has no handler for.
     unknown_method_raw='no request handler registered for "no_such_method"',
 )
 
-PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE, AIO_MSGPACK_RPC, MSGPACK_RPC_PYTHON, PYNVIM)
+
+def bytes_as_str(value: Any) -> Any:
+    """What comes back from a peer that reads bin as bytes but sends bytes as msgpack str: a str
+    (asyncrpc decodes the bytes that are not UTF-8 with surrogateescape)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, list | tuple):
+        return [bytes_as_str(item) for item in value]
+    return value
+
+
+_AIORPC_STALLS = (
+    "aiorpc's server takes one message per socket read: requests that arrive together wait "
+    "for the next bytes (unanswered until the connection's IO timeout), so calls in flight at "
+    "once cannot be answered; it would answer them in order, one at a time"
+)
+_program, _missing = _python_peer("aiorpc", "aiorpc_peer")
+AIORPC = Peer(
+    name="aiorpc",
+    version="aiorpc 0.1.7 (PyPI; msgpack 1.2.4, uvloop 0.23.0): its server only",
+    program=_program,
+    missing=_missing,
+    # It never answers the hello probe (an unknown method): without this, connecting waits
+    # hello_timeout; to_peer-hello checks the probe itself.
+    connect_options={"extensions": False},
+    in_order=True,
+    answers_unknown_method=False,
+    arrives=bytes_as_str,
+    handler_error=lambda raw, message: bool(raw == ["ValueError", message]),
+    cannot={
+        **{
+            (
+                "from_peer",
+                check,
+            ): "aiorpc's client passes loop= to asyncio.open_connection: broken on Python 3.10+"
+            for check in CHECKS
+        },
+        ("to_peer", "concurrent"): _AIORPC_STALLS,
+        ("to_peer", "notification"): (
+            "aiorpc's server parses 4-element requests only: a notification is dropped (logged); "
+            "and the request that follows it (notes) stalls when it arrives in the same read"
+        ),
+        ("to_peer", "unknown_notification"): "as for notification: dropped, and the next request stalls",
+    },
+)
+
+PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE, AIO_MSGPACK_RPC, MSGPACK_RPC_PYTHON, PYNVIM, AIORPC)

@@ -41,7 +41,8 @@ from tests.interop.peers import (
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(30)]
 
 CALL_TIMEOUT = 10.0  # any one call of the battery
-TO_PEER_CHECKS = (*CHECKS, "unknown_notification")
+TO_PEER_CHECKS = (*CHECKS, "unknown_notification", "hello")
+HELLO_BOUND = 1.0  # connecting to a plain peer with the hello probe on: well under hello_timeout (5 s)
 _unique = itertools.count()
 
 
@@ -149,6 +150,11 @@ async def to_handler_error(peer: ToPeer) -> None:
 
 
 async def to_unknown_method(peer: ToPeer) -> None:
+    if not peer.peer.answers_unknown_method:  # then the call can only end at its deadline
+        with pytest.raises(asyncrpc.DeadlineExceeded):
+            await peer.client.call(peer.peer.method("no_such_method"), timeout=0.5)
+        await peer.echoes(STR)
+        return
     with pytest.raises(asyncrpc.MethodNotFound) as info:
         await peer.call("no_such_method")
     assert info.value.raw == peer.peer.unknown_method_raw
@@ -222,6 +228,19 @@ TO_PEER: dict[str, Callable[[ToPeer], Awaitable[None]]] = {
 }
 
 
+async def to_hello(peer: Peer, server: PeerServer) -> None:
+    """asyncrpc's hello probe (``extensions=True``, the default) against a plain peer: connecting
+    stays quick, no extension is agreed, and the connection works."""
+    options = {k: v for k, v in peer.connect_options.items() if k != "extensions"}
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with asyncrpc.connect("127.0.0.1", server.port, connect_timeout=10, **options) as client:
+        took = loop.time() - start
+        assert client.features == frozenset()
+        await ToPeer(peer, client).echoes(STR)
+    assert took < HELLO_BOUND, f"connecting took {took:.2f}s"
+
+
 @contextlib.asynccontextmanager
 async def called_back(peer: Peer, workdir: Path) -> AsyncIterator[asyncrpc.Client]:
     """For a peer with no server: our server, its client connected (``callee``), and a client
@@ -269,6 +288,9 @@ async def test_to_peer(peer: Peer, check: str, servers: Servers, tmp_path: Path)
             await TO_PEER[check](ToPeer(peer, client))
         return
     server = servers.get(peer)
+    if check == "hello":
+        await to_hello(peer, server)
+        return
     async with asyncrpc.connect(
         "127.0.0.1", server.port, connect_timeout=5, **peer.connect_options
     ) as client:
