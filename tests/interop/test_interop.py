@@ -332,15 +332,18 @@ class Battery:
         raise ValueError(message)
 
 
-@pytest.fixture
-async def battery_server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[asyncrpc.Server, Battery]]:
-    peer: Peer = request.node.callspec.params["peer"]
+@contextlib.asynccontextmanager
+async def battery_server(peer: Peer) -> AsyncIterator[tuple[asyncrpc.Server, Battery]]:
+    """Our server for the peer's client, with the options it needs (made in the test, so that
+    an option asyncrpc does not have yet fails the test rather than erroring its setup)."""
     battery = Battery()
     server = asyncrpc.Server(**peer.server_options)
     battery.register(server)
     await server.start("127.0.0.1", 0)
-    yield server, battery
-    await server.close(grace=1.0)
+    try:
+        yield server, battery
+    finally:
+        await server.close(grace=1.0)
 
 
 async def run_client(peer: Peer, port: int, check: str, stderr_path: Path) -> dict[str, Report]:
@@ -387,13 +390,11 @@ FROM_PEER_NAMES = {
 
 
 @pytest.mark.parametrize(("peer", "check"), cases(CHECKS))
-async def test_from_peer(
-    peer: Peer, check: str, battery_server: tuple[asyncrpc.Server, Battery], tmp_path: Path
-) -> None:
+async def test_from_peer(peer: Peer, check: str, tmp_path: Path) -> None:
     skip_if_cannot(peer, "from_peer", check)
     peer.require()
-    server, battery = battery_server
-    reports = await run_client(peer, server.port, check, tmp_path / "client.stderr")
+    async with battery_server(peer) as (server, battery):
+        reports = await run_client(peer, server.port, check, tmp_path / "client.stderr")
     reports = expect_reports(peer, reports, FROM_PEER_NAMES.get(check, [check]))
     arrives = peer.arrives
 
