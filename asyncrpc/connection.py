@@ -42,9 +42,9 @@ from typing import Any, Final, Protocol, cast
 from asyncrpc._loops import thread_ident
 from asyncrpc.connection_state import CLOSED, CLOSING, NEW, OPEN, READY, TRANSITIONS, ConnectionState
 from asyncrpc.dispatch import Dispatcher
-from asyncrpc.errors import ConnectionLost, ProtocolError, RPCError
+from asyncrpc.errors import ConnectionLost, ProtocolError
 from asyncrpc.flow import PauseReason
-from asyncrpc.handle import OutgoingCalls
+from asyncrpc.handle import AsyncCall, OutgoingCalls
 from asyncrpc.incoming import IncomingCalls
 from asyncrpc.negotiated import Negotiated
 from asyncrpc.options import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
@@ -133,6 +133,7 @@ class Connection(asyncio.Protocol):
         self._resume_scheduled = False
         self._lost: ConnectionLost | None = None
         self._protocol_error: ProtocolError | None = None
+        self._bytes_received = 0
         self._abort_timer: asyncio.TimerHandle | None = None
         self._end_reason: str | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
@@ -198,6 +199,7 @@ class Connection(asyncio.Protocol):
         incoming = self.incoming
         paused = self._paused
         self._in_receive = True
+        self._bytes_received += len(data)
         try:
             decoder.receive_data(data)
             for event in decoder:
@@ -371,29 +373,50 @@ class Connection(asyncio.Protocol):
         self._decoder.accept_extension = bool(self.negotiated.features)
         self._advance("negotiated")
 
-    async def negotiate(self, timeout: float) -> frozenset[str]:
-        """Probe the peer for asyncrpc's extensions (see ``docs/protocol.md``).
+    async def negotiate(self, wait: float) -> frozenset[str]:
+        """Probe the peer for asyncrpc's extensions (see ``docs/protocol.md``);
+        wait up to ``wait`` seconds for the answer.
 
-        A plain peer answers the probe with an error, and nothing else that it
-        would not understand is ever sent to it.
+        The probe has no deadline of its own: a peer that answers after
+        ``wait`` still gets its extensions from then on, and until it answers
+        every call goes out as plain msgpack-rpc. A plain peer answers the
+        probe with an error (or never), and nothing else that it would not
+        understand is ever sent to it.
+
+        Raises:
+            ConnectionLost: the connection was lost before the probe was answered.
         """
         if not self._extensions_enabled:
             return self.negotiated.features
         self._decoder.accept_extension = True
-        probe = self.outgoing.call(ext.HELLO_METHOD, [self._hello_payload()], timeout=timeout)
-        try:
-            payload = await probe
-        except ConnectionLost:
-            raise
-        except RPCError:  # any error answer (whatever type it names), or none in time: a plain peer
-            payload = None
-        self._agree(payload)
+        probe = self.outgoing.call(ext.HELLO_METHOD, [self._hello_payload()])
+        answered = self.loop.create_future()
+        probe.add_done_callback(lambda call: self._probe_answered(call, answered))
+        with contextlib.suppress(TimeoutError):  # a silent peer: plain until it answers
+            async with asyncio.timeout(wait):
+                await answered
+        error = probe.exception() if probe.done() else None
+        if isinstance(error, ConnectionLost):
+            raise error
         return self.negotiated.features
+
+    def _probe_answered(self, probe: AsyncCall[Any], answered: asyncio.Future[None]) -> None:
+        error = probe.exception()
+        if not isinstance(error, ConnectionLost):
+            # Any error answer (whatever type it names) means a plain peer.
+            self._agree(probe.result() if error is None else None)
+        if not answered.done():
+            answered.set_result(None)
 
     def hello_received(self, payload: Any) -> dict[str, Any]:
         """The peer said hello: agree on what both speak; returns our answer."""
         self._agree(payload)
         return self._hello_payload()
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read from the peer so far (0: the peer has sent nothing at all)."""
+        return self._bytes_received
 
     @property
     def features(self) -> frozenset[str]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Generator
 from types import TracebackType
 from typing import Any
 
 from asyncrpc.client import Client
 from asyncrpc.connection import Connection
+from asyncrpc.errors import ConnectionLost, ProtocolError
 from asyncrpc.options import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
@@ -21,6 +23,8 @@ from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Connector", "connect", "open_client"]
+
+logger = logging.getLogger("asyncrpc")
 
 
 class Connector:
@@ -91,7 +95,7 @@ def connect(
         max_inflight: the peer's calls to us that may run at once.
         extensions: probe the peer for asyncrpc's extensions.
         connect_timeout: seconds for the socket connect and the hello together.
-        hello_timeout: seconds to wait for the hello's answer.
+        hello_timeout: seconds to wait for the hello's answer (a later one still counts).
         close_timeout: seconds ``client.close()`` gives queued bytes to leave.
         plain_errors: the error form for a plain peer's calls to us:
             ``"neovim"``, ``"string"`` or a callable (see "Error objects" on the protocol page).
@@ -136,6 +140,26 @@ async def open_client(options: ConnectOptions) -> Client:
 
 
 async def _open(options: ConnectOptions) -> Client:
+    connection = await _dial(options, extensions=options.extensions)
+    if options.extensions:
+        try:
+            await connection.negotiate(options.hello_timeout)
+        except ConnectionLost as exc:
+            if isinstance(exc.__cause__, ProtocolError):
+                raise  # it spoke, but not msgpack-rpc: another try would say the same
+            # Some plain servers hang up on a method they do not know (the
+            # probe) instead of answering it with an error: once more, without.
+            logger.info(
+                "asyncrpc: %s closed the connection over the hello; connecting without it", options.address
+            )
+            connection = await _dial(options, extensions=False)
+        except BaseException:
+            connection.abort()
+            raise
+    return Client(connection)
+
+
+async def _dial(options: ConnectOptions, *, extensions: bool) -> Connection:
     loop = asyncio.get_running_loop()
 
     def factory() -> Connection:
@@ -143,7 +167,7 @@ async def _open(options: ConnectOptions) -> Client:
             limits=options.limits,
             max_pending=options.max_pending,
             max_inflight=options.max_inflight,
-            extensions=options.extensions,
+            extensions=extensions,
             close_timeout=options.close_timeout,
             plain_errors=options.plain_errors,
         )
@@ -155,11 +179,4 @@ async def _open(options: ConnectOptions) -> Client:
         assert host is not None  # ConnectOptions checked both
         assert port is not None
         _, connection = await loop.create_connection(factory, host, port)
-    client = Client(connection)
-    if options.extensions:
-        try:
-            await connection.negotiate(options.hello_timeout)
-        except BaseException:
-            connection.abort()
-            raise
-    return client
+    return connection

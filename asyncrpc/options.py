@@ -35,8 +35,8 @@ what comes beyond waits unread."""
 DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 """Seconds ``connect()`` may take in all: the TCP (or Unix socket) connect and the hello."""
 
-DEFAULT_HELLO_TIMEOUT: Final = 5.0
-"""Seconds to wait for the answer to the extension probe before speaking plain msgpack-rpc."""
+DEFAULT_HELLO_TIMEOUT: Final = 0.5
+"""Seconds `connect()` waits for the answer to the extension probe; a later answer still counts."""
 
 DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 """Seconds ``close()`` waits to flush what is queued before it drops it and aborts the socket."""
@@ -116,8 +116,9 @@ class ConnectOptions:
         connect_timeout: seconds for the whole of ``connect()``: the socket
             connect and the hello (default 10.0). ``None`` waits as long as
             the OS does.
-        hello_timeout: seconds to wait for the hello's answer before treating
-            the peer as a plain msgpack-rpc peer (default 5.0).
+        hello_timeout: seconds ``connect()`` waits for the hello's answer
+            (default 0.5); a peer that has not answered by then is spoken to
+            as a plain msgpack-rpc peer until it does.
         plain_errors: how errors are sent when the peer calls us and did not
             negotiate structured errors (:data:`~asyncrpc.remote_errors.PlainErrors`):
             ``"neovim"`` (default), ``"string"`` or a callable.

@@ -111,7 +111,7 @@ class Pair:
 
     async def open(self) -> Pair:
         """Negotiate the extensions, as ``asyncrpc.connect`` does."""
-        await self.client_connection.negotiate(timeout=5.0)
+        await self.client_connection.negotiate(wait=5.0)
         return self
 
     async def close(self) -> None:

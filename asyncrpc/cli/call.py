@@ -107,14 +107,14 @@ def parse_args(texts: Sequence[str], *, raw: bool) -> list[Any]:
     return params
 
 
-def _lost(address: str, exc: ConnectionLost, *, connecting: bool) -> CommandError:
-    """What a dropped connection tells the user, by when and why it dropped."""
+def _lost(address: str, exc: ConnectionLost, *, heard_from: bool) -> CommandError:
+    """What a dropped connection tells the user: why it dropped, and whether the peer ever spoke."""
     cause = exc.__cause__
     if isinstance(cause, ProtocolError):
         return CommandError(
             f"{address} does not speak msgpack-rpc: what it sent is not a msgpack-rpc message ({cause})"
         )
-    if connecting:
+    if not heard_from:
         return CommandError(f"{address} closed the connection without answering: is it a msgpack-rpc server?")
     return CommandError(
         f"the connection to {address} was lost before the reply came ({exc})", ExitStatus.NO_REPLY
@@ -132,7 +132,7 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
             "is it a msgpack-rpc server? (--connect-timeout S waits longer)"
         ) from None
     except ConnectionLost as exc:
-        raise _lost(address, exc, connecting=True) from None
+        raise _lost(address, exc, heard_from=False) from None
     except OSError as exc:
         raise CommandError(f"cannot connect to {address}: {reason(exc)} (is the server running?)") from None
     async with client:
@@ -141,6 +141,8 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
                 client.notify(method, *params)
                 return ExitStatus.OK
             call = client.call(method, *params, timeout=timeout)
+        except ConnectionLost as exc:  # it hung up before the call could be sent
+            raise _lost(address, exc, heard_from=client.connection.bytes_received > 0) from None
         except EncodeError as exc:
             raise CommandError(f"the arguments cannot be sent as MessagePack: {exc}") from None
         except MessageTooLarge as exc:
@@ -155,7 +157,7 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
                 ExitStatus.NO_REPLY,
             ) from None
         except ConnectionLost as exc:
-            raise _lost(address, exc, connecting=False) from None
+            raise _lost(address, exc, heard_from=client.connection.bytes_received > 0) from None
         except RPCError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}", ExitStatus.REMOTE_ERROR) from None
     try:
