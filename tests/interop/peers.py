@@ -337,9 +337,8 @@ AIORPC = Peer(
     version="aiorpc 0.1.7 (PyPI; msgpack 1.2.4, uvloop 0.23.0): its server only",
     program=_program,
     missing=_missing,
-    # It never answers the hello probe (an unknown method): without this, connecting waits
-    # hello_timeout; to_peer-hello checks the probe itself.
-    connect_options={"extensions": False},
+    # It never answers the hello probe (an unknown method): connecting waits hello_timeout
+    # (0.5 s) for it, then speaks plain msgpack-rpc; to_peer-hello bounds that.
     in_order=True,
     answers_unknown_method=False,
     arrives=bytes_as_str,
