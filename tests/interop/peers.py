@@ -249,7 +249,7 @@ NODE_MODULES = CACHE / "node" / "node_modules"
 MSGPACK_RPC_LITE = Peer(
     name="msgpack-rpc-lite",
     version="msgpack-rpc-lite 1.0.2 (npm; msgpack-lite 0.1.26), Node from Debian",
-    program=lambda: ["node", str(HERE / "node" / "peer.js")],
+    program=lambda: ["node", str(HERE / "node" / "peer.js"), "msgpack-rpc-lite"],
     missing=lambda: _not_installed(NODE_MODULES / "msgpack-rpc-lite" / "package.json"),
     env=lambda: {"NODE_PATH": str(NODE_MODULES)},
     # Its types say an error is a string; its client hands over whatever came, as the rejection.
@@ -257,6 +257,33 @@ MSGPACK_RPC_LITE = Peer(
     # Its server answers an unknown notification with a stray [1, -1, "Not Implemented", nil]:
     # to_peer-unknown_notification checks that the connection carries on.
     unknown_method_raw="Not Implemented",
+)
+
+
+def js_number(value: Any) -> Any:
+    """What comes back from a peer with JS numbers only: an integer beyond 2**53 as the nearest
+    double (msgpack5 sends it as float64); a smaller integer is still an integer."""
+    if isinstance(value, int) and abs(value) > 2**53:
+        return float(value)
+    return value
+
+
+MSGPACK5RPC = Peer(
+    name="msgpack5rpc",
+    version="msgpack5rpc 1.1.0 (npm; msgpack5 3.6.1), Node from Debian",
+    program=lambda: ["node", str(HERE / "node" / "peer.js"), "msgpack5rpc"],
+    missing=lambda: _not_installed(NODE_MODULES / "msgpack5rpc" / "package.json"),
+    env=lambda: {"NODE_PATH": str(NODE_MODULES)},
+    server_options={"plain_errors": "string"},
+    arrives=js_number,
+    cannot={
+        ("from_peer", "int64"): (
+            "msgpack5 3.6 has no 64-bit integers: a JS number beyond 2**53 is a double, sent as "
+            "float64 (to_peer-int64 asserts what comes back: floats)"
+        ),
+    },
+    # msgpack5rpc leaves unknown methods to the application: peer.js answers with this string.
+    unknown_method_raw="no such method: no_such_method",
 )
 
 
@@ -360,4 +387,12 @@ AIORPC = Peer(
     },
 )
 
-PEERS: tuple[Peer, ...] = (GO, MSGPACK_RPC_LITE, AIO_MSGPACK_RPC, MSGPACK_RPC_PYTHON, PYNVIM, AIORPC)
+PEERS: tuple[Peer, ...] = (
+    GO,
+    MSGPACK_RPC_LITE,
+    AIO_MSGPACK_RPC,
+    MSGPACK_RPC_PYTHON,
+    PYNVIM,
+    AIORPC,
+    MSGPACK5RPC,
+)
