@@ -26,6 +26,7 @@ from tests.interop.battery import BIN, CONCURRENT, INT64, LARGE_BIN, LARGE_STR, 
 from tests.interop.peers import (
     CHECKS,
     CLIENT_TIMEOUT,
+    GO,
     PEERS,
     ROOT,
     START_TIMEOUT,
@@ -416,3 +417,18 @@ async def test_from_peer(peer: Peer, check: str, tmp_path: Path) -> None:
     elif check == "int64":
         sent = [value for name, value in INT64.items() if ("from_peer", f"int64:{name}") not in peer.cannot]
         assert same(battery.received, sent)
+
+
+# -- peer-specific --------------------------------------------------------------------------------
+
+
+async def test_go_name_without_service_is_method_not_found(servers: Servers) -> None:
+    """Go's net/rpc names are ``Service.Method``: for a flat name (Neovim's style, ``echo``) it
+    answers ``rpc: service/method request ill-formed: NAME``, which means it has no such method."""
+    GO.require()
+    server = servers.get(GO)
+    async with asyncrpc.connect("127.0.0.1", server.port, connect_timeout=5) as client:
+        with pytest.raises(asyncrpc.MethodNotFound) as info:
+            await client.call("no_such_method", timeout=CALL_TIMEOUT)
+        assert info.value.raw == "rpc: service/method request ill-formed: no_such_method"
+        assert await client.call("Peer.Echo", STR, timeout=CALL_TIMEOUT) == STR
