@@ -12,7 +12,15 @@ LARGE_BIN = b"\x00\x80\xff\x07" * (1 << 18)  # 1 MiB
 UNICODE = "emoji \U0001f600 combining e\u0301 CJK \u6f22 nul \x00"
 INT64 = {"min": -(2**63), "max": 2**63 - 1, "uint64_max": 2**64 - 1}
 NOTE = "noted"
-CONCURRENT = 100  # delayed_echo(CONCURRENT - i, i) for each i: the first call waits longest
+CONCURRENT = 100
+STEP_MS = 3  # call i of CONCURRENT is delayed_echo(STEP_MS * (CONCURRENT - i), i): the first waits longest,
+# 300 ms, and the replies come back reversed unless the calls arrive more than STEP_MS apart
+
+
+def delay_ms(i: int) -> int:
+    return STEP_MS * (CONCURRENT - i)
+
+
 FAIL_MESSAGE = "boom"
 
 

@@ -130,14 +130,14 @@ var checks = map[string]func(c *rpc.Client){
 		emit("one_call", err == nil && sum == 42, fmt.Sprint(sum, err))
 	},
 	"concurrent": func(c *rpc.Client) {
-		// 100 calls at once, the first with the longest delay: the server answers out of
-		// order and each reply must reach its own caller. done records the order of arrival.
+		// 100 calls at once, the first with the longest delay (battery.py's delay_ms): the server
+		// answers out of order and each reply must reach its own caller. done: the order of arrival.
 		const n = 100
 		calls := make([]*rpc.Call, n)
 		done := make(chan int, n)
 		for i := 0; i < n; i++ {
 			var reply int64
-			calls[i] = c.Go("delayed_echo", codec.MsgpackSpecRpcMultiArgs{n - i, i}, &reply, nil)
+			calls[i] = c.Go("delayed_echo", codec.MsgpackSpecRpcMultiArgs{3 * (n - i), i}, &reply, nil)
 			go func(i int) { <-calls[i].Done; done <- i }(i)
 		}
 		order := make([]int, 0, n)

@@ -132,7 +132,7 @@ const checks = {
     const order = [];
     const calls = [];
     for (let i = 0; i < 100; i++) {
-      calls.push(c.call('delayed_echo', 100 - i, i).then((x) => { order.push(i); return x === i; }));
+      calls.push(c.call('delayed_echo', 3 * (100 - i), i).then((x) => { order.push(i); return x === i; }));
     }
     const matched = await Promise.all(calls);
     emit('concurrent', matched.every(Boolean), JSON.stringify(order));

@@ -22,6 +22,7 @@ from tests.interop.battery import (
     NOTE,
     STR,
     UNICODE,
+    delay_ms,
     same,
 )
 
@@ -71,7 +72,7 @@ def _error(session: Session, check: str, method: str, *params: Any) -> None:
 
 
 def _concurrent(session: Session, arrives: Callable[[Any], Any]) -> None:
-    calls = [("delayed_echo", [CONCURRENT - i, i]) for i in range(CONCURRENT)]
+    calls = [("delayed_echo", [delay_ms(i), i]) for i in range(CONCURRENT)]
     results, order = session.call_many(calls)
     emit("concurrent", results == list(range(CONCURRENT)), json.dumps(order))
 
