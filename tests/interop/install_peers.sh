@@ -11,7 +11,7 @@
 #
 # Layout of the cache (what tests/interop/peers.py looks for):
 #   go/peer                     tests/interop/go/peer.go built; go/peer.sha256 the source it came from
-#   node/node_modules/          npm ci of tests/interop/node/package-lock.json
+#   node/node_modules/          npm ci of tests/interop/node/package-lock.json; node/installed.json once done
 #   venv/<peer>/bin/python      one venv per Python peer, from tests/interop/python/requirements-<peer>.txt
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,8 +39,8 @@ fi
 
 # Node: npm ci from the committed lock file (every transitive version pinned).
 if command -v npm >/dev/null 2>&1; then
-    if cmp -s "$here/node/package-lock.json" "$cache/node/package-lock.json" \
-        && [ -d "$cache/node/node_modules/msgpack-rpc-lite" ]; then
+    # installed.json: a copy of the lock file, written once npm ci succeeded.
+    if cmp -s "$here/node/package-lock.json" "$cache/node/installed.json"; then
         echo "node peers: up to date"
     else
         echo "node peers: installing"
@@ -48,6 +48,7 @@ if command -v npm >/dev/null 2>&1; then
         mkdir -p "$cache/node"
         cp "$here/node/package.json" "$here/node/package-lock.json" "$cache/node/"
         npm ci --prefix "$cache/node" --no-audit --no-fund --loglevel=error
+        cp "$here/node/package-lock.json" "$cache/node/installed.json"
     fi
 else
     echo "node peers: SKIPPED (needs node and npm)" >&2

@@ -245,12 +245,13 @@ GO = Peer(
 )
 
 NODE_MODULES = CACHE / "node" / "node_modules"
+NODE_INSTALLED = CACHE / "node" / "installed.json"  # install_peers.sh writes it once npm ci succeeded
 
 MSGPACK_RPC_LITE = Peer(
     name="msgpack-rpc-lite",
     version="msgpack-rpc-lite 1.0.2 (npm; msgpack-lite 0.1.26), Node from Debian",
     program=lambda: ["node", str(HERE / "node" / "peer.js"), "msgpack-rpc-lite"],
-    missing=lambda: _not_installed(NODE_MODULES / "msgpack-rpc-lite" / "package.json"),
+    missing=lambda: _not_installed(NODE_INSTALLED),
     env=lambda: {"NODE_PATH": str(NODE_MODULES)},
     # Its types say an error is a string; its client hands over whatever came, as the rejection.
     server_options={"plain_errors": "string"},
@@ -272,7 +273,7 @@ MSGPACK5RPC = Peer(
     name="msgpack5rpc",
     version="msgpack5rpc 1.1.0 (npm; msgpack5 3.6.1), Node from Debian",
     program=lambda: ["node", str(HERE / "node" / "peer.js"), "msgpack5rpc"],
-    missing=lambda: _not_installed(NODE_MODULES / "msgpack5rpc" / "package.json"),
+    missing=lambda: _not_installed(NODE_INSTALLED),
     env=lambda: {"NODE_PATH": str(NODE_MODULES)},
     server_options={"plain_errors": "string"},
     arrives=js_number,
