@@ -51,7 +51,7 @@ from asyncrpc.options import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_INFLIGHT, DEFAUL
 from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.wire import extensions as ext
 from asyncrpc.wire.codec import Decoder, Encoder
-from asyncrpc.wire.events import Notification, Request, Response
+from asyncrpc.wire.events import Notification, Request, Response, ResponseTooLarge, StrayResponse
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Connection", "ConnectionState"]
@@ -110,14 +110,15 @@ class Connection(asyncio.Protocol):
         extensions: bool = True,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         plain_errors: PlainErrors = "neovim",
+        raw_strings: bool = False,
         on_lost: Callable[[Connection, list[asyncio.Task[None]]], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         # A loop makes its protocols in the thread it runs in.
         self.thread = thread_ident()
         self._limits = limits
-        self._decoder = Decoder(limits)
-        self.encoder = Encoder()
+        self._decoder = Decoder(limits, raw_strings=raw_strings)
+        self.encoder = Encoder(raw_strings=raw_strings)
         self._extensions_enabled = extensions
         self._close_timeout = close_timeout
         self._on_lost = on_lost
@@ -209,6 +210,10 @@ class Connection(asyncio.Protocol):
                     incoming.on_request(event)
                 elif type(event) is Notification:
                     incoming.on_notification(event)
+                elif type(event) is ResponseTooLarge:
+                    outgoing.on_too_large(event)
+                elif type(event) is StrayResponse:
+                    outgoing.on_stray(event)
                 if paused:
                     break  # the rest waits in the decoder, unread, until the pause ends
         except ProtocolError as exc:
@@ -412,6 +417,11 @@ class Connection(asyncio.Protocol):
         """The peer said hello: agree on what both speak; returns our answer."""
         self._agree(payload)
         return self._hello_payload()
+
+    @property
+    def limits(self) -> Limits:
+        """What the peer may make this side allocate (the decoder's :class:`~asyncrpc.Limits`)."""
+        return self._limits
 
     @property
     def bytes_received(self) -> int:

@@ -78,6 +78,7 @@ def connect(
     hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     plain_errors: PlainErrors = "neovim",
+    raw_strings: bool = False,
 ) -> Connector:
     """Connect to a msgpack-rpc peer over TCP (``host``, ``port``) or a Unix socket (``path``).
 
@@ -99,6 +100,8 @@ def connect(
         close_timeout: seconds ``client.close()`` gives queued bytes to leave.
         plain_errors: the error form for a plain peer's calls to us:
             ``"neovim"``, ``"string"`` or a callable (see "Error objects" on the protocol page).
+        raw_strings: for peers that pack bytes as msgpack str (the old spec):
+            their strs arrive as ``bytes``; bytes and str go out as str. No hello is sent.
 
     Returns:
         A :class:`Connector`, to ``await`` or to use with ``async with``.
@@ -122,6 +125,7 @@ def connect(
             hello_timeout=hello_timeout,
             close_timeout=close_timeout,
             plain_errors=plain_errors,
+            raw_strings=raw_strings,
         )
     )
 
@@ -140,8 +144,10 @@ async def open_client(options: ConnectOptions) -> Client:
 
 
 async def _open(options: ConnectOptions) -> Client:
-    connection = await _dial(options, extensions=options.extensions)
-    if options.extensions:
+    # An old-spec peer would read the hello's strs as bytes: it gets none.
+    probe = options.extensions and not options.raw_strings
+    connection = await _dial(options, extensions=probe)
+    if probe:
         try:
             await connection.negotiate(options.hello_timeout)
         except ConnectionLost as exc:
@@ -170,6 +176,7 @@ async def _dial(options: ConnectOptions, *, extensions: bool) -> Connection:
             extensions=extensions,
             close_timeout=options.close_timeout,
             plain_errors=options.plain_errors,
+            raw_strings=options.raw_strings,
         )
 
     host, port, path = options.host, options.port, options.path

@@ -51,11 +51,12 @@ from asyncrpc.notify.base import Notifier
 from asyncrpc.remote_errors import error_from_wire
 from asyncrpc.status import AsyncEvent, CallStatus
 from asyncrpc.wire import extensions as ext
+from asyncrpc.wire.describe import describe
 from asyncrpc.wire.events import MAX_MSGID
 
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
-    from asyncrpc.wire.events import Response
+    from asyncrpc.wire.events import Response, ResponseTooLarge, StrayResponse
 
 __all__ = ["TRANSITIONS", "AsyncCall", "OutgoingCalls"]
 
@@ -400,6 +401,7 @@ class OutgoingCalls:
         "_max_pending",
         "_next_msgid",
         "_pending",
+        "_stray_responses",
         "_thread",
     )
 
@@ -417,6 +419,7 @@ class OutgoingCalls:
         # 2**32 more calls). They do not count as pending calls.
         self._abandoned: dict[int, None] = {}
         self._next_msgid = 0
+        self._stray_responses = 0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -538,16 +541,44 @@ class OutgoingCalls:
         """Route a response to its call; one the table does not know is ignored."""
         call = self._pending.pop(response.msgid, None)
         if call is None:
-            if response.msgid in self._abandoned:
-                del self._abandoned[response.msgid]  # a late answer to a call that ended here
-            else:
-                logger.debug("asyncrpc: response for unknown msgid %d ignored", response.msgid)
+            self._unmatched(response.msgid)
             return
         if response.error is None:
             call._succeed(response.result)
         else:
             error = error_from_wire(response.error)
             call._fail(error, cancelled=isinstance(error, CallCancelled))
+
+    def on_too_large(self, response: ResponseTooLarge) -> None:
+        """A response too large to read was skipped: only the call it answers fails."""
+        call = self._pending.pop(response.msgid, None)
+        if call is None:
+            self._unmatched(response.msgid)
+            return
+        limit = self._connection.limits.max_message_size
+        call._fail(
+            MessageTooLarge(
+                f"the reply to {call.method!r} is {response.size} bytes, larger than this side accepts "
+                f"(Limits.max_message_size={limit}); it was skipped, and the connection goes on"
+            )
+        )
+
+    def on_stray(self, response: StrayResponse) -> None:
+        """A response with no valid msgid answers nothing: said once a connection, then ignored."""
+        self._stray_responses += 1
+        if self._stray_responses == 1:
+            logger.warning(
+                "asyncrpc: %s sent a response with msgid %s, which answers no call; ignored (error %s)",
+                self._connection.get_extra_info("peername"),
+                describe(response.msgid),
+                describe(response.error),
+            )
+
+    def _unmatched(self, msgid: int) -> None:
+        if msgid in self._abandoned:
+            del self._abandoned[msgid]  # a late answer to a call that ended here
+        else:
+            logger.debug("asyncrpc: response for unknown msgid %d ignored", msgid)
 
     def fail_all(self, reason: str, cause: BaseException | None) -> None:
         """The connection is gone: every pending call fails with ``ConnectionLost(reason)``."""

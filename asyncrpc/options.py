@@ -67,6 +67,7 @@ def check_connection_options(
     max_inflight: int,
     extensions: bool,
     plain_errors: PlainErrors = "neovim",
+    raw_strings: bool = False,
 ) -> None:
     """Check what every connection takes, a client's (:class:`ConnectOptions`) or a server's.
 
@@ -86,6 +87,8 @@ def check_connection_options(
     _check_count("max_inflight", max_inflight)
     if type(extensions) is not bool:
         raise TypeError(f"extensions must be True or False, not {extensions!r}")
+    if type(raw_strings) is not bool:
+        raise TypeError(f"raw_strings must be True or False, not {raw_strings!r}")
     check_plain_errors(plain_errors)
 
 
@@ -122,6 +125,10 @@ class ConnectOptions:
         plain_errors: how errors are sent when the peer calls us and did not
             negotiate structured errors (:data:`~asyncrpc.remote_errors.PlainErrors`):
             ``"neovim"`` (default), ``"string"`` or a callable.
+        raw_strings: for peers from before msgpack's str/bin split, which
+            pack bytes as str: every str the peer sends arrives as ``bytes``,
+            and bytes and str both go out as msgpack str (default ``False``).
+            Such a connection speaks plain msgpack-rpc only: no hello is sent.
         close_timeout: seconds ``close()`` waits for queued bytes to leave
             before it drops them and aborts the socket (default 5.0).
 
@@ -144,6 +151,7 @@ class ConnectOptions:
     hello_timeout: float = DEFAULT_HELLO_TIMEOUT
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     plain_errors: PlainErrors = "neovim"
+    raw_strings: bool = False
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -164,6 +172,7 @@ class ConnectOptions:
             max_inflight=self.max_inflight,
             extensions=self.extensions,
             plain_errors=self.plain_errors,
+            raw_strings=self.raw_strings,
         )
         _check_seconds("connect_timeout", self.connect_timeout, optional=True)
         _check_seconds("hello_timeout", self.hello_timeout, optional=False)

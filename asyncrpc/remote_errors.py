@@ -101,13 +101,20 @@ _TYPED_MESSAGE: Final = re.compile(
 
 
 # How the msgpack-rpc peers in use say "no such method" (docs/protocol.md, "Error objects"):
-# Neovim "Invalid method: x"; Go's net/rpc "rpc: can't find service x" and
-# "rpc: can't find method x"; msgpack-rpc-python "'x' method not found";
-# mprpc "Method not found: x"; aiorpc and the Node libraries "Method not
-# found" / "No such method" / "Unknown method" / "Not Implemented".
+# Neovim "Invalid method: x"; Go's net/rpc "rpc: can't find service x",
+# "rpc: can't find method x" and, for a name with no dot in it,
+# "rpc: service/method request ill-formed: x"; msgpack-rpc-python "'x' method not found";
+# mprpc "Method not found: x"; aio-msgpack-rpc, which looks the method up as
+# an attribute of its handler object, "'Handler' object has no attribute 'x'"
+# (the whole message, and not an object of a builtin type, which a handler's
+# own AttributeError names far more often); aiorpc and the Node libraries
+# "Method not found" / "No such method" / "Unknown method" / "Not Implemented".
 _UNKNOWN_METHOD: Final = re.compile(
     r"invalid method\b"
+    r"|^'(?!(?:NoneType|str|bytes|int|float|bool|list|dict|tuple|set|module|function)')"
+    r"[A-Za-z_]\w{0,100}' object has no attribute '[^'\n]{1,300}'$"
     r"|rpc: can't find (?:service|method)\b"
+    r"|rpc: service/method request ill-formed\b"
     r"|\bmethod\b[^\n]{0,300}?\b(?:not found|does not exist|is not defined|not implemented)\b"
     r"|\b(?:no such|unknown|undefined) method\b"
     r"|\bno method\b"

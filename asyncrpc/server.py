@@ -46,6 +46,11 @@ class Server:
             what Go's net/rpc, msgpack-rpc-python, mprpc, aiorpc and most other
             libraries expect) or a callable from the exception to the error
             object (:data:`~asyncrpc.remote_errors.PlainErrors`).
+        raw_strings: for clients from before msgpack's str/bin split, which
+            pack bytes as str (msgpack-rpc-python, aiorpc): every str they
+            send reaches the handlers as ``bytes`` (method names excepted),
+            and bytes and str both go back as msgpack str. Such a server
+            answers no extension probe. Default ``False``.
 
     Raises:
         TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or
@@ -72,6 +77,7 @@ class Server:
         max_pending: int = DEFAULT_MAX_PENDING,
         extensions: bool = True,
         plain_errors: PlainErrors = "neovim",
+        raw_strings: bool = False,
     ) -> None:
         check_connection_options(
             limits=limits,
@@ -79,13 +85,16 @@ class Server:
             max_inflight=max_inflight,
             extensions=extensions,
             plain_errors=plain_errors,
+            raw_strings=raw_strings,
         )
         self._dispatcher = Dispatcher()
         self._limits = limits
         self._max_inflight = max_inflight
         self._max_pending = max_pending
-        self._extensions = extensions
+        # An old-spec client would read the hello's answer as bytes: it gets none.
+        self._extensions = extensions and not raw_strings
         self._plain_errors = plain_errors
+        self._raw_strings = raw_strings
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
         self._orphans: set[asyncio.Task[None]] = set()
@@ -121,6 +130,7 @@ class Server:
             max_inflight=self._max_inflight,
             extensions=self._extensions,
             plain_errors=self._plain_errors,
+            raw_strings=self._raw_strings,
             on_lost=self._lost,
         )
         self._connections.add(connection)

@@ -257,6 +257,7 @@ def connect(
     hello_timeout: float = DEFAULT_HELLO_TIMEOUT,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     plain_errors: PlainErrors = "neovim",
+    raw_strings: bool = False,
     use_uvloop: bool = True,
 ) -> Iterator[SyncClient]:
     """Connect from plain threaded code: ``with asyncrpc.sync.connect(host, port) as c:``.
@@ -285,6 +286,7 @@ def connect(
         hello_timeout=hello_timeout,
         close_timeout=close_timeout,
         plain_errors=plain_errors,
+        raw_strings=raw_strings,
     )
     backend_options = {"use_uvloop": use_uvloop and has_uvloop()}
     with start_blocking_portal(backend="asyncio", backend_options=backend_options) as portal:

@@ -106,12 +106,15 @@ UNKNOWN_METHOD_ERRORS = [
     [0, "Invalid method: nvim_nosuch"],  # Neovim
     "rpc: can't find method Arith.Nosuch",  # Go net/rpc
     "rpc: can't find service Nosuch.Add",  # Go net/rpc
+    "rpc: service/method request ill-formed: nosuch",  # Go net/rpc, a name without a dot
     "'nosuch' method not found",  # msgpack-rpc-python
     "Method not found: nosuch",  # mprpc
     "('Method not found: %s', 'nosuch')",  # mprpc, with its arguments as a tuple
     "No such method nosuch",
     "Unknown method 'nosuch'",
     "Not Implemented",  # msgpack-rpc-lite
+    "'H' object has no attribute 'no_such_method'",  # aio-msgpack-rpc
+    "'Service' object has no attribute 'nosuch'",  # aio-msgpack-rpc
     ["NoMethodError", "nosuch"],
     {"message": "Method nosuch not found", "type": "RemoteError"},
 ]
@@ -131,6 +134,10 @@ def test_common_unknown_method_errors_are_method_not_found(raw: Any) -> None:
         "KeyError: 'method not found in table'",
         "the method worked, nothing was found wanting",
         "division by zero",
+        "'NoneType' object has no attribute 'split'",  # a handler's own AttributeError
+        "'dict' object has no attribute 'name'",
+        "AttributeError: 'Service' object has no attribute 'x'",  # typed: keeps its type
+        "'H' object has no attribute 'x' (and more)",
     ],
     ids=repr,
 )

@@ -290,7 +290,7 @@ CLIENT_GARBAGE = [
     pytest.param(b"\xc1", "invalid type byte", id="invalid-byte"),
     pytest.param(pack("hello"), "not an array", id="non-array"),
     pytest.param(pack([1, 0, None]), "response has 3 elements", id="short-response"),
-    pytest.param(pack([1, "0", None, 1]), "msgid is not a uint32", id="bad-msgid"),
+    pytest.param(pack([0, "0", "m", []]), "request msgid is not a uint32", id="bad-request-msgid"),
     pytest.param(b"\xdd\xff\xff\xff\xff", "max_array_len", id="oversized-header"),
 ]
 

@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace, *, use_uvloop: bool) -> int:
     if args.command == "call":
         # Everything that can be wrong with the command line is found before any I/O.
         params = parse_args(args.args, raw=args.raw)
-        connector = make_connector(args.address, args.connect_timeout)
+        connector = make_connector(args.address, args.connect_timeout, raw_strings=args.raw_strings)
         return run(
             call(connector, args.method, params, timeout=args.timeout, notify=args.notify),
             use_uvloop=use_uvloop,

@@ -77,7 +77,7 @@ def parse_address(address: str) -> dict[str, Any]:
     return {"host": host or "127.0.0.1", "port": int(port)}
 
 
-def make_connector(address: str, connect_timeout: float) -> Connector:
+def make_connector(address: str, connect_timeout: float, *, raw_strings: bool = False) -> Connector:
     """The validated connection options for ``address``; nothing is opened yet."""
     try:
         # The hello is part of connecting: a peer that answers nothing within
@@ -85,7 +85,10 @@ def make_connector(address: str, connect_timeout: float) -> Connector:
         # socket connects, so with the same timeout it never gives up first and
         # hands a silent peer our call to wait --timeout more for.
         return connect(
-            **parse_address(address), connect_timeout=connect_timeout, hello_timeout=connect_timeout
+            **parse_address(address),
+            connect_timeout=connect_timeout,
+            hello_timeout=connect_timeout,
+            raw_strings=raw_strings,
         )
     except ValueError as exc:
         raise CommandError(f"bad address {address!r}: {exc}") from None

