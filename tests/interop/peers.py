@@ -318,8 +318,8 @@ MSGPACK_RPC_PYTHON = Peer(
     connect_options={"raw_strings": True},
     server_options={"plain_errors": "string", "raw_strings": True},
     arrives=old_spec,
-    handler_error=lambda raw, message: bool(raw == message.encode()),  # str(exception), as bytes to us
-    unknown_method_raw=b"'no_such_method' method not found",
+    # Its errors are str(exception); raw_strings reads the text of an error object as str.
+    unknown_method_raw="'no_such_method' method not found",
 )
 
 

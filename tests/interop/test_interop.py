@@ -347,8 +347,9 @@ class Battery:
         self.completed.append(value)
         return value
 
-    def fail(self, message: str) -> None:
-        raise ValueError(message)
+    def fail(self, message: str | bytes) -> None:
+        # From an old-spec peer (raw_strings=True) a str arrives as bytes: text for the message.
+        raise ValueError(message.decode() if isinstance(message, bytes) else message)
 
 
 @contextlib.asynccontextmanager
