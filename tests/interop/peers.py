@@ -369,6 +369,9 @@ AIORPC = Peer(
     # (0.5 s) for it, then speaks plain msgpack-rpc; to_peer-hello bounds that.
     in_order=True,
     answers_unknown_method=False,
+    # Half old spec: it reads str as str and bin as bytes, but sends bytes as msgpack str. So no
+    # raw_strings (bytes sent as str that are not UTF-8 crash its unpacker, which closes the
+    # connection), and bytes come back as str.
     arrives=bytes_as_str,
     handler_error=lambda raw, message: bool(raw == ["ValueError", message]),
     cannot={
