@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -451,3 +452,15 @@ async def test_go_name_without_service_is_method_not_found(servers: Servers) -> 
             await client.call("no_such_method", timeout=CALL_TIMEOUT)
         assert info.value.raw == "rpc: service/method request ill-formed: no_such_method"
         assert await client.call("Peer.Echo", STR, timeout=CALL_TIMEOUT) == STR
+
+
+async def test_go_client_cannot_read_a_neovim_shaped_error(tmp_path: Path) -> None:
+    """Why the Go peer needs ``plain_errors="string"``: net/rpc's client reads the error as a
+    string, and given asyncrpc's default ``[0, "Type: message"]`` its codec fails the call."""
+    GO.require()
+    neovim_errors = dataclasses.replace(GO, server_options={})
+    async with battery_server(neovim_errors) as (server, _battery):
+        reports = await run_client(neovim_errors, server.port, "handler_error", tmp_path / "client.stderr")
+    report = reports["handler_error"]
+    assert not report.ok
+    assert report.detail.startswith("msgpack decode error"), report.detail
