@@ -79,7 +79,7 @@ class Peer:
     in_order: bool = False
     """Its server answers strictly in the order of the requests."""
     cannot: Mapping[tuple[Direction, str], str] = field(default_factory=dict)
-    """The checks it cannot do, with why; their tests assert what happens instead, if anything."""
+    """The checks it cannot do, with why: their tests skip with that reason (never silently)."""
     arrives: Callable[[Any], Any] = _same
     """What a value the battery sends becomes, on the way to the other side."""
     handler_error: Callable[[Any, str], bool] = lambda raw, message: bool(raw == message)
