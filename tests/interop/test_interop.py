@@ -149,11 +149,10 @@ async def to_concurrent(peer: ToPeer) -> None:
 
     results = await asyncio.gather(*(one(i) for i in range(CONCURRENT)))
     assert results == list(range(CONCURRENT))  # each reply reached its own caller
-    if peer.peer.in_order:
-        assert order == list(range(CONCURRENT))
-    else:  # the last call, the shortest delay, came back among the first
-        assert order != list(range(CONCURRENT))
-        assert order[0] >= CONCURRENT // 2, order
+    # The peer answered them out of order: the last call, with the shortest delay, came back first
+    # or nearly (every peer that can take calls in flight at once handles them concurrently).
+    assert order != list(range(CONCURRENT))
+    assert order[0] >= CONCURRENT // 2, order
 
 
 async def to_handler_error(peer: ToPeer) -> None:
