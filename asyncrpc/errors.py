@@ -181,7 +181,8 @@ class RemoteError(RPCError):
         data: optional structured detail sent by the peer.
         code: an integer error code when the peer sent one (Neovim's error
             type, or the code given to ``CompletionToken.abort``).
-        raw: the error object exactly as it came off the wire, never altered.
+        raw: the error object exactly as it came off the wire, never altered (with
+            ``raw_strings=True``, its strs are read as text first).
     """
 
     def __init__(

@@ -47,7 +47,7 @@ class Server:
             libraries expect) or a callable from the exception to the error
             object (:data:`~asyncrpc.remote_errors.PlainErrors`).
         raw_strings: for clients from before msgpack's str/bin split, which
-            pack bytes as str (msgpack-rpc-python, aiorpc): every str they
+            pack bytes as str (msgpack-rpc-python): every str they
             send reaches the handlers as ``bytes`` (method names excepted),
             and bytes and str both go back as msgpack str. Such a server
             answers no extension probe. Default ``False``.

@@ -124,8 +124,8 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     serve.add_argument(
         "--raw-strings",
         action="store_true",
-        help="for clients that pack bytes as msgpack str (the old spec: msgpack-rpc-python, "
-        "aiorpc): their strs reach the handlers as bytes",
+        help="for clients that pack bytes as msgpack str (the old spec: msgpack-rpc-python): "
+        "their strs reach the handlers as bytes",
     )
 
     call = commands.add_parser(
