@@ -84,6 +84,20 @@ IMPLEMENTATIONS: Final = (
         "asyncrpc, async def handlers, uvloop",
     ),
     Implementation(
+        "asyncrpc-typed-uvloop",
+        ("asyncrpc_server", "--handlers", "typed", "--loop", "uvloop"),
+        "asyncrpc",
+        "uvloop",
+        "asyncrpc, a typed interface's plain def methods (arguments checked), uvloop",
+    ),
+    Implementation(
+        "asyncrpc-typed-async-uvloop",
+        ("asyncrpc_server", "--handlers", "typed-async", "--loop", "uvloop"),
+        "asyncrpc",
+        "uvloop",
+        "asyncrpc, a typed interface's async def methods (arguments checked), uvloop",
+    ),
+    Implementation(
         "asyncrpc-plain-asyncio",
         ("asyncrpc_server", "--handlers", "plain", "--loop", "asyncio"),
         "asyncrpc",

@@ -17,7 +17,7 @@ from benchmarks.conftest import Pair, open_pair
 
 
 @pytest.mark.parametrize("batch", [1, 100])
-@pytest.mark.parametrize("handlers", ["plain", "async"])
+@pytest.mark.parametrize("handlers", ["plain", "async", "typed"])
 def test_call_round_trip_in_memory(
     benchmark: Any, loop: asyncio.AbstractEventLoop, handlers: str, batch: int
 ) -> None:

@@ -76,9 +76,10 @@ def server_arguments(description: str, argv: list[str] | None) -> argparse.Names
     parser.add_argument("--loop", choices=LOOPS, default="uvloop")
     parser.add_argument(
         "--handlers",
-        choices=("plain", "async", "hold"),
+        choices=("plain", "async", "typed", "typed-async", "hold"),
         default="plain",
-        help="plain def or async def handlers; hold: defer every call and never answer",
+        help="plain def or async def handlers; typed: an asyncrpc.Interface implementation "
+        "with its arguments checked (typed-async: async def); hold: defer every call and never answer",
     )
     return parser.parse_args(argv)
 
