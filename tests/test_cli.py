@@ -11,7 +11,9 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
 
 import asyncrpc
@@ -230,3 +232,29 @@ async def test_http_server_is_one_line_without_the_librarys_warning() -> None:
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {address} does not speak msgpack-rpc: ")
     assert err.count("\n") == 1, err
+
+
+async def test_serve_speaks_to_old_spec_clients_with_string_errors() -> None:
+    """``--plain-errors string --raw-strings``: what msgpack-rpc-python's clients read."""
+    served = await start_serving("--port", "0", "--plain-errors", "string", "--raw-strings")
+    try:
+        host, port = served.address.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        old_spec = msgpack.Packer(use_bin_type=False)
+        writer.write(old_spec.pack([0, 1, "demo.missing", []]))
+        writer.write(old_spec.pack([0, 2, "demo.NonAsyncFunc", ["text"]]))
+        unpacker = msgpack.Unpacker(raw=True)
+        replies: dict[int, Any] = {}
+        async with asyncio.timeout(20):
+            while len(replies) < 2:
+                data = await reader.read(65536)
+                assert data, "the server closed the connection"
+                unpacker.feed(data)
+                for _, msgid, error, result in unpacker:
+                    replies[msgid] = (error, result)
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        code, _ = await stop(served)
+    assert replies == {1: (b"MethodNotFound: no method 'demo.missing'", None), 2: (None, None)}
+    assert code == 0
