@@ -16,6 +16,7 @@ import enum
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -23,6 +24,7 @@ import pytest
 
 import asyncrpc
 from asyncrpc import notify
+from tests.nvim_fixture import start_nvim, stop_nvim
 from tests.services import BOUND
 
 
@@ -479,3 +481,35 @@ async def test_the_blocking_client_runs_typed_calls(service: tuple[CalcService, 
     assert added == 5
     assert stats == Stats(1, 2.0, ["l"])
     assert refused == "add() argument 'a': expected int, got str"
+
+
+# -- Neovim calling a typed interface on the client ------------------------------------------
+
+
+class Callbacks(asyncrpc.Interface):
+    @abc.abstractmethod
+    async def double(self, n: int) -> int: ...
+
+
+class CallbacksForNeovim(Callbacks):
+    async def double(self, n: int) -> int:
+        return n * 2
+
+
+@pytest.mark.neovim
+async def test_neovim_gets_a_readable_invalid_arguments_error(tmp_path: Path) -> None:
+    nvim = start_nvim(tmp_path)
+    try:
+        assert nvim.port is not None
+        async with asyncrpc.connect("127.0.0.1", nvim.port) as client:
+            assert client.register(CallbacksForNeovim()) == ["double"]
+            info = await client.call("nvim_get_api_info", timeout=BOUND)
+            channel = info[0]
+            assert await client.call("nvim_eval", f"rpcrequest({channel}, 'double', 21)", timeout=BOUND) == 42
+            lua = "local ok, err = pcall(vim.fn.rpcrequest, ..., 'double', 'x'); return {ok, err}"
+            ok, error = await client.call("nvim_exec_lua", lua, [channel], timeout=BOUND)
+    finally:
+        stop_nvim(nvim)
+    assert ok is False
+    assert "InvalidArguments: double() argument 'n': expected int, got str" in error
+    assert "Traceback" not in error
