@@ -121,6 +121,18 @@ class Client:
 
         return make_stub(self, namespace)
 
+    async def describe(self) -> dict[str, Any]:
+        """What the peer answers: its methods, their parameters, types and docs (``docs/reflection.md``).
+
+        Raises:
+            MethodNotFound: the peer does not describe itself (a plain
+                msgpack-rpc peer; Neovim has ``nvim_get_api_info`` instead).
+        """
+        from asyncrpc.wire.extensions import DESCRIBE_METHOD
+
+        answer: dict[str, Any] = await self.call(DESCRIBE_METHOD)
+        return answer
+
     def register(self, obj: object, namespace: str | None = None) -> list[str]:
         """Let the peer call ``obj``'s public methods, on this connection only."""
         return self._connection.incoming.register(obj, namespace)

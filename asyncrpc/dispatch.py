@@ -150,6 +150,12 @@ class Dispatcher:
             return self._parent.get(name)
         return handler
 
+    def handlers(self) -> dict[str, Handler]:
+        """Every handler answered (the parent's too, unless hidden by one here), by name."""
+        merged = self._parent.handlers() if self._parent is not None else {}
+        merged.update(self._handlers)
+        return merged
+
     def names(self) -> list[str]:
         """Every method name answered (the parent's too), sorted."""
         names = set(self._handlers)

@@ -151,6 +151,10 @@ class IncomingCalls:
             if method == ext.HELLO_METHOD and self._extensions:
                 params = request.params
                 self.reply(msgid, None, self._connection.hello_received(params[0] if params else None))
+            elif method == ext.DESCRIBE_METHOD:
+                from asyncrpc.reflection import describe  # loaded when first asked
+
+                self.reply(msgid, None, describe(self._dispatcher))
             else:
                 self.reply_error(msgid, MethodNotFound(f"no method {_short(method)}"))
             return

@@ -38,10 +38,21 @@ from typing import Any, Final
 from asyncrpc.errors import InvalidArguments
 from asyncrpc.typed_values import FromWire, ToWire, ValueMismatch, from_wire_for, to_wire_for, type_name
 
-__all__ = ["ArgumentCheck", "Interface", "InterfaceSpec", "MethodSpec", "interface_specs", "spec_of"]
+__all__ = [
+    "METHOD_SPEC_ATTR",
+    "ArgumentCheck",
+    "Interface",
+    "InterfaceSpec",
+    "MethodSpec",
+    "interface_specs",
+    "spec_of",
+]
 
 _DECLARED: Final = "__asyncrpc_declared__"
 _SPEC: Final = "__asyncrpc_spec__"
+
+METHOD_SPEC_ATTR: Final = "__asyncrpc_declared_by__"
+"""On a registered interface method's handler: ``(MethodSpec, declaration class)``, for reflection."""
 
 
 class Interface(abc.ABC):  # noqa: B024 - its declarations' methods are the abstract ones
@@ -366,7 +377,9 @@ def checked_handlers(implementation: object, namespace: str | None = None) -> di
             if problem is not None:
                 raise TypeError(f"{cls.__qualname__}.{name} does not match {spec.name}.{name}: {problem}")
             wire_name = f"{prefix}.{name}" if prefix else name
-            handlers[wire_name] = _checked(bound, method)
+            handler = _checked(bound, method)
+            setattr(handler, METHOD_SPEC_ATTR, (method, spec.cls))
+            handlers[wire_name] = handler
     return handlers
 
 

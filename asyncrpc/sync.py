@@ -250,6 +250,10 @@ class SyncClient:
 
         return self._portal.call(run)
 
+    def describe(self) -> dict[str, Any]:
+        """:meth:`asyncrpc.Client.describe`, blocking."""
+        return self._portal.call(self._client.describe)
+
     def notify(self, method: str, *args: Any) -> None:
         """Send a notification."""
         self._portal.call(lambda: self._client.notify(method, *args))

@@ -45,10 +45,26 @@ def type_name(annotation: Any) -> str:
     """A short readable name for an annotation: ``int``, ``list[str]``, ``Point | None``."""
     if annotation is type(None) or annotation is None:
         return "None"
-    if isinstance(annotation, type) and not typing.get_args(annotation):
-        return annotation.__name__
-    text = repr(annotation)
-    return text.replace("typing.", "")
+    if annotation is Any:
+        return "Any"
+    origin = typing.get_origin(annotation)
+    arguments = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(argument) for argument in arguments)
+    if origin is not None and arguments:
+        name = getattr(origin, "__name__", None) or repr(origin).replace("typing.", "")
+        return f"{name}[{', '.join(type_name(argument) for argument in arguments)}]"
+    if annotation is Ellipsis:
+        return "..."
+    if isinstance(annotation, type):
+        module = annotation.__module__
+        # A few standard types read better with their module (datetime.datetime).
+        return (
+            f"{module}.{annotation.__name__}"
+            if module in ("datetime", "uuid", "decimal")
+            else annotation.__name__
+        )
+    return repr(annotation).replace("typing.", "")
 
 
 def _exact(expected: type) -> FromWire:

@@ -89,6 +89,13 @@ def _run(args: argparse.Namespace, *, use_uvloop: bool) -> int:
             call(connector, args.method, params, timeout=args.timeout, notify=args.notify),
             use_uvloop=use_uvloop,
         )
+    if args.command in ("list", "describe"):
+        from asyncrpc.cli.describe import describe_methods, list_methods
+
+        connector = make_connector(args.address, args.connect_timeout)
+        if args.command == "list":
+            return run(list_methods(connector, timeout=args.timeout), use_uvloop=use_uvloop)
+        return run(describe_methods(connector, args.method, timeout=args.timeout), use_uvloop=use_uvloop)
     from asyncrpc.demo import run_demo
 
     run(run_demo(delay=args.delay), use_uvloop=use_uvloop)

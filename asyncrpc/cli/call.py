@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from asyncrpc.cli.errors import CommandError, ExitStatus, reason, shorten
+from asyncrpc.client import Client
 from asyncrpc.connector import Connector, connect
 from asyncrpc.errors import (
     ConnectionLost,
@@ -20,7 +21,7 @@ from asyncrpc.errors import (
     RPCError,
 )
 
-__all__ = ["call", "make_connector", "parse_address", "parse_args", "to_json"]
+__all__ = ["call", "make_connector", "open_or_explain", "parse_address", "parse_args", "to_json"]
 
 
 def to_json(value: Any) -> Any:
@@ -124,10 +125,11 @@ def _lost(address: str, exc: ConnectionLost, *, heard_from: bool) -> CommandErro
     )
 
 
-async def call(connector: Connector, method: str, params: list[Any], *, timeout: float, notify: bool) -> int:
+async def open_or_explain(connector: Connector) -> Client:
+    """The connected client, or a :class:`CommandError` saying why there is none."""
     address = connector.options.address
     try:
-        client = await connector
+        return await connector
     # TimeoutError and (perhaps) ConnectionLost are OSErrors too: the specific ones first.
     except TimeoutError:
         raise CommandError(
@@ -138,6 +140,11 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
         raise _lost(address, exc, heard_from=False) from None
     except OSError as exc:
         raise CommandError(f"cannot connect to {address}: {reason(exc)} (is the server running?)") from None
+
+
+async def call(connector: Connector, method: str, params: list[Any], *, timeout: float, notify: bool) -> int:
+    address = connector.options.address
+    client = await open_or_explain(connector)
     async with client:
         try:
             if notify:

@@ -166,6 +166,44 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "and read every str in the reply as bytes",
     )
 
+    # list and describe: what an asyncrpc server says of its methods (its describe request).
+    listing = commands.add_parser(
+        "list",
+        help="list an asyncrpc server's methods",
+        description="Ask an asyncrpc server for its methods and print their names, with the "
+        "interface each belongs to.",
+        epilog=_exit_table(),
+        formatter_class=raw,
+    )
+    describe = commands.add_parser(
+        "describe",
+        help="print the signature, types and docs of a server's methods",
+        description="Ask an asyncrpc server to describe METHOD (every method without one): its "
+        "signature, docstring, and the types it uses.",
+        epilog=_exit_table(),
+        formatter_class=raw,
+    )
+    for reflecting in (listing, describe):
+        reflecting.add_argument(
+            "address", metavar="HOST:PORT", help="HOST:PORT, [IPv6]:PORT, or a Unix socket path"
+        )
+    describe.add_argument("method", metavar="METHOD", nargs="?", help="one method (default: every method)")
+    for reflecting in (listing, describe):
+        reflecting.add_argument(
+            "--timeout",
+            type=_seconds,
+            default=DEFAULT_CALL_TIMEOUT,
+            metavar="S",
+            help="seconds to wait for the answer (default 30)",
+        )
+        reflecting.add_argument(
+            "--connect-timeout",
+            type=_seconds,
+            default=DEFAULT_CONNECT_TIMEOUT,
+            metavar="S",
+            help="seconds to connect and get the peer's first answer (default 5)",
+        )
+
     demo = commands.add_parser(
         "demo",
         help="watch an asynchronous call stay pending while an ordinary call completes",
@@ -186,4 +224,11 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="run the benchmarks (in a checkout of the source repository; asyncrpc bench --help)",
         add_help=False,
     )
-    return parser, {"serve": serve, "call": call, "demo": demo, "bench": bench}
+    return parser, {
+        "serve": serve,
+        "call": call,
+        "list": listing,
+        "describe": describe,
+        "demo": demo,
+        "bench": bench,
+    }

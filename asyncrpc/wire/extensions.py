@@ -31,6 +31,7 @@ from typing import Any, Final
 
 __all__ = [
     "CANCEL_METHOD",
+    "DESCRIBE_METHOD",
     "FEATURES",
     "HELLO_METHOD",
     "PROTOCOL_NAME",
@@ -42,6 +43,8 @@ __all__ = [
 
 HELLO_METHOD: Final = "asyncrpc.hello"
 CANCEL_METHOD: Final = "asyncrpc.cancel"
+DESCRIBE_METHOD: Final = "asyncrpc.describe"
+"""Reflection: an ordinary request (params ``[]``) any peer may send; see ``asyncrpc.reflection``."""
 PROTOCOL_NAME: Final = "asyncrpc"
 PROTOCOL_VERSION: Final = 1
 

@@ -1,0 +1,206 @@
+"""Reflection: what a connection's handlers are, as one msgpack-able answer.
+
+Every asyncrpc server (and a client, for what it registered) answers the
+request :data:`~asyncrpc.wire.extensions.DESCRIBE_METHOD` (params ``[]``)
+when no handler has that name, with :func:`describe`'s answer::
+
+    {"protocol": "asyncrpc", "version": 1,
+     "methods": [{"name", "interface", "doc", "params": [{"name", "annotation", "schema",
+                  "default"?, "variadic"}], "result": {"annotation", "schema"}, "kind"}],
+     "interfaces": [{"name", "namespace", "doc", "methods"}],
+     "components": {name: JSON Schema}}
+
+Methods of a typed interface are described from its declaration; plain
+handlers from their signature and whatever annotations they have. Types are
+given twice: as a readable Python annotation, and as the JSON Schema msgspec
+makes of it (dataclasses and enums as ``components``, referred to as
+``{"$ref": "#/$defs/Name"}``). Describing never fails: what cannot be
+described is ``"Any"`` and ``{}``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from asyncrpc.interface import METHOD_SPEC_ATTR, MethodSpec, interface_specs
+from asyncrpc.typed_values import type_name
+from asyncrpc.wire import extensions as ext
+
+if TYPE_CHECKING:
+    from asyncrpc.dispatch import Dispatcher
+
+__all__ = ["DOC_LIMIT", "describe"]
+
+DOC_LIMIT: Final = 4000
+"""Characters of a docstring the answer carries."""
+
+_REF_TEMPLATE: Final = "#/$defs/{name}"
+_SCALARS: Final = (int, float, str, bytes, bool, type(None))
+
+
+class _Schemas:
+    """JSON Schemas for annotations, sharing one table of components."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def of(self, annotation: Any) -> dict[str, Any]:
+        if annotation is Any or annotation is inspect.Parameter.empty:
+            return {}
+        try:
+            (schema,), components = msgspec.json.schema_components([annotation], ref_template=_REF_TEMPLATE)
+        except Exception:  # a type msgspec cannot describe: say nothing rather than fail
+            return {}
+        self.components.update(components)
+        return dict(schema)
+
+
+def _doc(fn: Any) -> str:
+    text = inspect.getdoc(fn) or ""
+    return text if len(text) <= DOC_LIMIT else text[: DOC_LIMIT - 1] + "\u2026"
+
+
+def _default(value: Any) -> tuple[bool, Any]:
+    """Whether ``value`` can travel as a default, and its msgpack form."""
+    if value is None or type(value) in _SCALARS:
+        return True, value
+    try:
+        built = msgspec.to_builtins(value, builtin_types=(bytes,))
+        msgspec.msgpack.encode(built)
+    except Exception:
+        return False, None
+    return True, built
+
+
+def _parameter(
+    name: str, annotation: Any, default: Any, *, variadic: bool, schemas: _Schemas
+) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "name": name,
+        "annotation": "Any" if annotation is inspect.Parameter.empty else type_name(annotation),
+        "schema": schemas.of(annotation),
+        "variadic": variadic,
+    }
+    if default is not inspect.Parameter.empty:
+        fits, value = _default(default)
+        if fits:
+            described["default"] = value
+    return described
+
+
+def _typed(name: str, spec: MethodSpec, interface: str, kind: str, schemas: _Schemas) -> dict[str, Any]:
+    params = [
+        _parameter(
+            p.name,
+            p.annotation,
+            p.default if p.has_default else inspect.Parameter.empty,
+            variadic=False,
+            schemas=schemas,
+        )
+        for p in spec.parameters
+    ]
+    if spec.variadic is not None:
+        params.append(
+            _parameter(
+                spec.variadic.name,
+                spec.variadic.annotation,
+                inspect.Parameter.empty,
+                variadic=True,
+                schemas=schemas,
+            )
+        )
+    doc = spec.doc if len(spec.doc) <= DOC_LIMIT else spec.doc[: DOC_LIMIT - 1] + "\u2026"
+    return {
+        "name": name,
+        "interface": interface,
+        "doc": doc,
+        "params": params,
+        "result": {"annotation": type_name(spec.result), "schema": schemas.of(spec.result)},
+        "kind": kind,
+    }
+
+
+def _plain(name: str, fn: Callable[..., Any], kind: str, schemas: _Schemas) -> dict[str, Any]:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature
+        signature = inspect.Signature([inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # annotations naming what is not defined: use them as written, or not at all
+        hints = {}
+    params = []
+    for parameter in signature.parameters.values():
+        if parameter.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD):
+            continue  # not reachable by position
+        annotation = hints.get(parameter.name, parameter.annotation)
+        variadic = parameter.kind is inspect.Parameter.VAR_POSITIONAL
+        params.append(
+            _parameter(parameter.name, annotation, parameter.default, variadic=variadic, schemas=schemas)
+        )
+    result = hints.get("return", signature.return_annotation)
+    return {
+        "name": name,
+        "interface": None,
+        "doc": _doc(fn),
+        "params": params,
+        "result": {
+            "annotation": "Any" if result is inspect.Signature.empty else type_name(result),
+            "schema": schemas.of(result),
+        },
+        "kind": kind,
+    }
+
+
+def describe(dispatcher: Dispatcher) -> dict[str, Any]:
+    """The answer to the describe request: every method ``dispatcher`` answers."""
+    schemas = _Schemas()
+    methods: list[dict[str, Any]] = []
+    interfaces: dict[str, dict[str, Any]] = {}
+    for name, handler in sorted(dispatcher.handlers().items()):
+        if name in (ext.HELLO_METHOD, ext.DESCRIBE_METHOD):
+            continue
+        kind = handler.kind.value
+        attached = getattr(handler.fn, METHOD_SPEC_ATTR, None)
+        try:
+            if attached is not None:
+                spec, declaration = attached
+                interface = declaration.__name__
+                methods.append(_typed(name, spec, interface, kind, schemas))
+                entry = interfaces.get(interface)
+                if entry is None:
+                    namespace = interface_specs(declaration)[0].namespace
+                    entry = interfaces[interface] = {
+                        "name": interface,
+                        "namespace": namespace,
+                        "doc": inspect.cleandoc(vars(declaration).get("__doc__") or "")[:DOC_LIMIT],
+                        "methods": [],
+                    }
+                entry["methods"].append(name)
+            else:
+                methods.append(_plain(name, handler.fn, kind, schemas))
+        except Exception:  # never let one odd handler spoil the answer
+            methods.append(_unknown(name, kind))
+    return {
+        "protocol": ext.PROTOCOL_NAME,
+        "version": ext.PROTOCOL_VERSION,
+        "methods": methods,
+        "interfaces": list(interfaces.values()),
+        "components": schemas.components,
+    }
+
+
+def _unknown(name: str, kind: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "interface": None,
+        "doc": "",
+        "params": [{"name": "args", "annotation": "Any", "schema": {}, "variadic": True}],
+        "result": {"annotation": "Any", "schema": {}},
+        "kind": kind,
+    }

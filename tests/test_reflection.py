@@ -1,0 +1,278 @@
+"""Reflection (issue 10, part 5): a server describes its methods; ``asyncrpc list`` and
+``asyncrpc describe`` print them.
+
+Through real sockets on 127.0.0.1: an asyncrpc client, a plain msgpack-rpc
+client on a raw socket, a server calling its client back, a real Neovim,
+and the command line run in-process.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import dataclasses
+import enum
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+import asyncrpc
+from asyncrpc.wire.extensions import DESCRIBE_METHOD
+from tests.cli_helpers import cli
+from tests.nvim_fixture import start_nvim, stop_nvim
+from tests.services import BOUND
+
+Capture = pytest.CaptureFixture[str]
+
+
+@dataclasses.dataclass
+class Box:
+    width: float
+    height: float
+
+
+@dataclasses.dataclass
+class Shelf:
+    boxes: list[Box]
+    label: str = ""
+
+
+class Unit(enum.Enum):
+    CM = "cm"
+    INCH = "in"
+
+
+class Store(asyncrpc.Interface, namespace="store"):
+    """Boxes and shelves."""
+
+    @abc.abstractmethod
+    async def area(self, box: Box, unit: Unit = Unit.CM) -> float:
+        """The area of a box."""
+
+    @abc.abstractmethod
+    async def shelve(self, *boxes: Box) -> Shelf: ...
+
+
+class StoreService(Store):
+    async def area(self, box: Box, unit: Unit = Unit.CM) -> float:
+        return box.width * box.height
+
+    async def shelve(self, *boxes: Box) -> Shelf:
+        return Shelf(list(boxes))
+
+
+def untyped(a, b=2):  # type: ignore[no-untyped-def]
+    """No annotations at all."""
+    return a
+
+
+@asyncrpc.blocking
+def slow_sum(values: list[int]) -> int:
+    return sum(values)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[asyncrpc.Server]:
+    server = asyncrpc.Server()
+    server.register(StoreService())
+    server.register_function(untyped)
+    server.register_function(slow_sum)
+    async with server:
+        await server.start("127.0.0.1", 0)
+        yield server
+
+
+async def describe(server: asyncrpc.Server) -> dict[str, Any]:
+    async with asyncrpc.connect("127.0.0.1", server.port) as client:
+        return await client.describe()
+
+
+async def test_the_answer_describes_every_method(server: asyncrpc.Server) -> None:
+    answer = await describe(server)
+    assert answer["protocol"] == "asyncrpc"
+    assert answer["version"] == 1
+    assert [m["name"] for m in answer["methods"]] == ["slow_sum", "store.area", "store.shelve", "untyped"]
+    by_name = {m["name"]: m for m in answer["methods"]}
+    assert by_name["store.area"] == {
+        "name": "store.area",
+        "interface": "Store",
+        "doc": "The area of a box.",
+        "params": [
+            {"name": "box", "annotation": "Box", "schema": {"$ref": "#/$defs/Box"}, "variadic": False},
+            {
+                "name": "unit",
+                "annotation": "Unit",
+                "schema": {"$ref": "#/$defs/Unit"},
+                "variadic": False,
+                "default": "cm",
+            },
+        ],
+        "result": {"annotation": "float", "schema": {"type": "number"}},
+        "kind": "task",
+    }
+    assert by_name["store.shelve"]["params"] == [
+        {"name": "boxes", "annotation": "Box", "schema": {"$ref": "#/$defs/Box"}, "variadic": True}
+    ]
+    assert by_name["store.shelve"]["result"] == {"annotation": "Shelf", "schema": {"$ref": "#/$defs/Shelf"}}
+    assert by_name["untyped"]["params"] == [
+        {"name": "a", "annotation": "Any", "schema": {}, "variadic": False},
+        {"name": "b", "annotation": "Any", "schema": {}, "variadic": False, "default": 2},
+    ]
+    assert by_name["untyped"]["doc"] == "No annotations at all."
+    assert by_name["untyped"]["kind"] == "inline"
+    assert by_name["slow_sum"]["kind"] == "thread"
+    assert by_name["slow_sum"]["params"][0]["schema"] == {"type": "array", "items": {"type": "integer"}}
+    assert answer["interfaces"] == [
+        {
+            "name": "Store",
+            "namespace": "store",
+            "doc": "Boxes and shelves.",
+            "methods": ["store.area", "store.shelve"],
+        }
+    ]
+    components = answer["components"]
+    assert set(components) == {"Box", "Shelf", "Unit"}
+    assert components["Unit"] == {"title": "Unit", "enum": ["cm", "in"]}
+    assert components["Shelf"]["properties"]["boxes"] == {"type": "array", "items": {"$ref": "#/$defs/Box"}}
+
+
+async def test_a_plain_peer_may_ask_too(server: asyncrpc.Server) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(msgpack.packb([0, 9, DESCRIBE_METHOD, []]))
+        unpacker = msgpack.Unpacker(raw=False)
+        async with asyncio.timeout(BOUND):
+            while True:
+                unpacker.feed(await reader.read(65536))
+                replies = list(unpacker)
+                if replies:
+                    break
+    finally:
+        writer.close()
+    [(kind, msgid, error, answer)] = replies
+    assert (kind, msgid, error) == (1, 9, None)
+    assert [m["name"] for m in answer["methods"]] == ["slow_sum", "store.area", "store.shelve", "untyped"]
+
+
+async def test_a_client_describes_what_it_registered_on_its_connection() -> None:
+    async def ask_back() -> list[str]:
+        answer = await asyncrpc.current_call().peer.describe()
+        return [m["name"] for m in answer["methods"]]
+
+    server = asyncrpc.Server()
+    server.register_function(ask_back)
+    async with server:
+        await server.start("127.0.0.1", 0)
+        async with asyncrpc.connect("127.0.0.1", server.port) as client:
+            client.register(StoreService())
+            assert await client.call("ask_back", timeout=BOUND) == ["store.area", "store.shelve"]
+
+
+async def test_a_handler_of_that_name_answers_instead(server: asyncrpc.Server) -> None:
+    server.register_function(lambda: "mine", name=DESCRIBE_METHOD)
+    async with asyncrpc.connect("127.0.0.1", server.port) as client:
+        assert await client.call(DESCRIBE_METHOD, timeout=BOUND) == "mine"
+
+
+async def test_an_answer_larger_than_the_client_accepts_is_message_too_large() -> None:
+    server = asyncrpc.Server()
+    for index in range(40):
+        server.register_function(untyped, name=f"method_{index:02}")
+    small = asyncrpc.Limits(max_message_size=2048)  # announced in the hello
+    async with server:
+        await server.start("127.0.0.1", 0)
+        async with asyncrpc.connect("127.0.0.1", server.port, limits=small) as client:
+            with pytest.raises(asyncrpc.MessageTooLarge):
+                await client.describe()
+            assert client.is_open
+
+
+async def test_long_docs_are_cut() -> None:
+    def wordy() -> None: ...
+
+    wordy.__doc__ = "x" * 10_000
+    server = asyncrpc.Server()
+    server.register_function(wordy)
+    async with server:
+        await server.start("127.0.0.1", 0)
+        [method] = (await describe(server))["methods"]
+    assert len(method["doc"]) == 4000
+    assert method["doc"].endswith("\u2026")
+
+
+def test_the_blocking_client_describes_too() -> None:
+    async def run() -> list[str]:
+        server = asyncrpc.Server()
+        server.register(StoreService())
+        async with server:
+            await server.start("127.0.0.1", 0)
+
+            def use() -> list[str]:
+                with asyncrpc.sync.connect("127.0.0.1", server.port) as client:
+                    return [m["name"] for m in client.describe()["methods"]]
+
+            return await asyncio.to_thread(use)
+
+    assert asyncio.run(run()) == ["store.area", "store.shelve"]
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+async def test_list_prints_the_names(capsys: Capture, server: asyncrpc.Server) -> None:
+    ran = await cli(capsys, "list", f"127.0.0.1:{server.port}")
+    assert (ran.status, ran.err) == (0, "")
+    assert ran.out == "slow_sum\nstore.area  (Store)\nstore.shelve  (Store)\nuntyped\n"
+
+
+async def test_describe_prints_signature_doc_and_types(capsys: Capture, server: asyncrpc.Server) -> None:
+    ran = await cli(capsys, "describe", f"127.0.0.1:{server.port}", "store.shelve")
+    assert (ran.status, ran.err) == (0, "")
+    assert ran.out.splitlines() == [
+        "store.shelve(*boxes: Box) -> Shelf",
+        "",
+        'Box = {"properties": {"height": {"type": "number"}, "width": {"type": "number"}}, '
+        '"required": ["width", "height"], "title": "Box", "type": "object"}',
+        "",
+        'Shelf = {"properties": {"boxes": {"items": {"$ref": "#/$defs/Box"}, "type": "array"}, '
+        '"label": {"default": "", "type": "string"}}, "required": ["boxes"], '
+        '"title": "Shelf", "type": "object"}',
+    ]
+
+
+async def test_describe_without_a_method_prints_them_all(capsys: Capture, server: asyncrpc.Server) -> None:
+    ran = await cli(capsys, "describe", f"127.0.0.1:{server.port}")
+    assert ran.status == 0
+    assert ran.out.startswith(
+        "slow_sum(values: list[int]) -> int\n\nstore.area(box: Box, unit: Unit = 'cm') -> float\n"
+    )
+    assert "    No annotations at all.\n" in ran.out
+
+
+async def test_describe_an_unknown_method(capsys: Capture, server: asyncrpc.Server) -> None:
+    address = f"127.0.0.1:{server.port}"
+    ran = await cli(capsys, "describe", address, "nosuch")
+    assert ran.status == 1
+    assert ran.error_line == f"error: {address} has no method 'nosuch' (asyncrpc list shows them)"
+
+
+@pytest.mark.neovim
+async def test_neovim_does_not_describe_itself(capsys: Capture, tmp_path: Path) -> None:
+    nvim = start_nvim(tmp_path)
+    try:
+        assert nvim.port is not None
+        async with asyncrpc.connect("127.0.0.1", nvim.port) as client:
+            with pytest.raises(asyncrpc.MethodNotFound):
+                await client.describe()
+        address = f"127.0.0.1:{nvim.port}"
+        ran = await cli(capsys, "list", address)
+    finally:
+        stop_nvim(nvim)
+    assert ran.status == 1
+    assert ran.error_line == (
+        f"error: {address} does not describe its methods (it is not an asyncrpc server); "
+        f"for Neovim, try: asyncrpc call {address} nvim_get_api_info"
+    )
