@@ -89,6 +89,11 @@ def _run(args: argparse.Namespace, *, use_uvloop: bool) -> int:
             call(connector, args.method, params, timeout=args.timeout, notify=args.notify),
             use_uvloop=use_uvloop,
         )
+    if args.command == "stubgen":
+        from asyncrpc.cli.stubgen import stubgen
+
+        connector = make_connector(args.address, args.connect_timeout)
+        return stubgen(args, connector, use_uvloop=use_uvloop)
     from asyncrpc.demo import run_demo
 
     run(run_demo(delay=args.delay), use_uvloop=use_uvloop)
