@@ -81,6 +81,7 @@ class _Module:
     modules: set[str] = field(default_factory=set)  # import abc, import dataclasses...
     typing_names: set[str] = field(default_factory=set)  # from typing import Any, TypeAlias
     third_party: set[str] = field(default_factory=set)  # import msgpack
+    exemptions: set[str] = field(default_factory=set)  # ruff rules the peer's names break
 
     def imports(self) -> list[str]:
         lines = [f"import {name}" for name in sorted(self.modules)]
@@ -177,9 +178,12 @@ def _interface_bases(namespace: str | None) -> str:
 
 def _assemble(header: list[str], module: _Module, blocks: list[list[str]]) -> str:
     header = list(header)
+    exemptions = set(module.exemptions)
     if any(_positional_count(line) > _MAX_POSITIONAL for block in blocks for line in _defs(block)):
         # Remote arguments are positional: a method takes as many as the peer's does.
-        header.append("# ruff: noqa: PLR0917")
+        exemptions.add("PLR0917")
+    if exemptions:
+        header.append(f"# ruff: noqa: {', '.join(sorted(exemptions))}")
     lines = [*header, "", "from __future__ import annotations", "", *module.imports()]
     for number, block in enumerate(blocks):
         # isort's one blank line after the imports before a statement, the formatter's two before a class.
@@ -490,8 +494,6 @@ def _dataclass_lines(name: str, schema: Mapping[str, Any], schemas: _Schemas) ->
         line = f"{INDENT}{field_name}: {annotation}" + (f" = {default}" if default is not None else "")
         if field_name in required and seen_default:
             kw_only = True
-        if field_name != field_name.lower() and field_name[:1].islower():
-            line += "  # noqa: N815 - the name on the wire"
         fields.append(line)
     decorator = "@dataclasses.dataclass(kw_only=True)" if kw_only else "@dataclasses.dataclass"
     lines = _class_lines(name, "", str(schema.get("description", "")), [fields] if fields else [])
