@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import enum
 import os
+import re
 import subprocess
 import sys
 import types
@@ -735,3 +736,52 @@ async def test_stubgen_against_a_server_that_describes_itself(
             assert await calc.paint(api.Color.GREEN) is api.Color.GREEN
     finally:
         await server.close()
+
+
+# -- the documentation says what the command does --------------------------------------------
+
+CLI_DOC = ROOT / "docs" / "cli.md"
+STUBGEN_DOC = ROOT / "docs" / "stubgen.md"
+
+
+def _cli_section() -> str:
+    text = CLI_DOC.read_text()
+    start = text.index("\n## `asyncrpc stubgen`\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+async def test_cli_page_gives_the_options_and_defaults_the_help_gives(capsys: Capture) -> None:
+    ran = await cli(capsys, "stubgen", "--help")
+    assert ran.status == 0
+    help_text = " ".join(ran.out.split())
+    first_block = CLI_DOC.read_text().split("```text\n", 1)[1].split("```", 1)[0]
+    synopsis = next(line for line in first_block.splitlines() if line.startswith("asyncrpc stubgen "))
+    rows = re.findall(r"^\| `(-[\w-]+)[^|]*` \| ?([^|]*?) ?\|", _cli_section(), re.M)
+    assert [option for option, _ in rows] == [
+        "-o",
+        "--class-name",
+        "--neovim",
+        "--deprecated",
+        "--timeout",
+        "--connect-timeout",
+    ]
+    for option, default in rows:
+        assert option in help_text, option
+        assert option in synopsis, option
+        for value in default.replace("`", "").split(" / "):
+            if value.strip():
+                assert f"(default {value.strip()}" in help_text, (option, value)
+    assert not re.search(r"\bissue\b|\bhelper\b", ran.out + STUBGEN_DOC.read_text(), re.IGNORECASE)
+
+
+def test_stubgen_page_shows_real_output() -> None:
+    page = STUBGEN_DOC.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    committed = COMMITTED.read_text()
+    header = blocks[0]
+    assert committed.startswith(header), (
+        "the Neovim header on docs/stubgen.md differs from examples/nvim_api.py"
+    )
+    functions = blocks[1].split("    ...\n\n", 1)[1]
+    for method in functions.split("\n\n"):
+        assert method.strip("\n") in committed, method
