@@ -629,45 +629,36 @@ def _unnamed(schema: Any) -> Any:
 def _interface_blocks(
     description: Mapping[str, Any], schemas: _Schemas, class_name: str, taken: set[str]
 ) -> list[list[str]]:
-    declared: dict[str, tuple[str | None, str]] = {}  # interface -> (namespace, doc)
+    docs: dict[str, str] = {}  # interface -> its docstring
     for entry in description.get("interfaces") or ():
         if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
-            namespace = entry.get("namespace")
-            declared[entry["name"]] = (
-                namespace if isinstance(namespace, str) else None,
-                str(entry.get("doc") or ""),
-            )
-    groups: dict[tuple[str, str | None], list[_Method]] = {}
+            docs[entry["name"]] = str(entry.get("doc") or "")
+    # A method's namespace is what its remote name says (an interface may be registered under
+    # another than its declaration's): everything before the last dot.
+    groups: dict[tuple[str | None, str | None], list[_Method]] = {}  # (interface, namespace)
     skipped: list[str] = []
-    names = {name: _class_name(name, taken) for name in declared}
     for entry in description["methods"]:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
             raise StubgenError(f"a method with no name: {entry!r}")
         wire_name: str = entry["name"]
         interface = entry.get("interface")
-        prefix = wire_name.rpartition(".")[0]
-        if isinstance(interface, str):
-            namespace = declared[interface][0] if interface in declared else (prefix or None)
-            if interface not in names:
-                names[interface] = _class_name(interface, taken)
-            key = (names[interface], namespace)
-        elif prefix:
-            key = (f"{prefix.title().replace('.', '').replace('_', '')}Methods", prefix)
-        else:
-            key = (class_name, None)
-        expected = f"{key[1]}." if key[1] else ""
-        python = wire_name[len(expected) :] if wire_name.startswith(expected) else ""
+        prefix, _, python = wire_name.rpartition(".")
         if not _IDENTIFIER.match(python) or keyword.iskeyword(python) or python.startswith("_"):
             skipped.append(wire_name)
             continue
+        key = (interface if isinstance(interface, str) else None, prefix or None)
         groups.setdefault(key, []).append(_Method(wire_name, python, entry))
-    docs = {names[name]: doc for name, (_, doc) in declared.items()}
     blocks: list[list[str]] = []
-    for (name, namespace), methods in groups.items():
+    for (interface, namespace), methods in groups.items():
+        if interface is not None:
+            name, doc = _class_name(interface, taken), docs.get(interface, "")
+        elif namespace is not None:
+            name = _class_name(f"{namespace.title().replace('.', '').replace('_', '')}Methods", taken)
+            doc = ""
+        else:
+            name, doc = _class_name(class_name, taken), ""
+        doc = doc or (f"Methods named {namespace}.*." if namespace else "Methods with flat names.")
         body = [_method_source(method, schemas) for method in methods]
-        doc = docs.get(name) or f"Methods {'named ' + namespace + '.*' if namespace else 'with flat names'}."
-        if name not in docs and name not in taken:
-            taken.add(name)
         blocks.append(_class_lines(name, _interface_bases(namespace), doc, body))
     if skipped:
         note = "# Not declared (their names are not Python identifiers): " + ", ".join(skipped)

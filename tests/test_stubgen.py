@@ -309,6 +309,31 @@ def test_required_fields_after_defaults_make_a_keyword_only_dataclass() -> None:
     )
 
 
+def test_an_interface_served_under_another_namespace_is_declared_with_the_served_one() -> None:
+    description = copy.deepcopy(DESCRIPTION)
+    for method in description["methods"]:
+        method["name"] = method["name"].replace("calc.", "math.")
+    source = from_description(description)
+    assert 'class Calc(asyncrpc.Interface, namespace="math"):\n    """A calculator."""' in source
+
+
+def test_class_names_never_collide(generated_module: str) -> None:
+    description = copy.deepcopy(DESCRIPTION)
+    description["components"]["Service"] = {
+        "title": "Service",
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+    }
+    description["methods"][3]["result"]["schema"] = {"$ref": "#/$defs/Service"}
+    source = from_description(description)
+    assert "class Service:" in source
+    assert "class Service_(asyncrpc.Interface):" in source
+    assert "    async def echo(self, type_: Any) -> Service:" in source
+    api = load(source, generated_module)
+    assert api.Service_.__mro__[1] is asyncrpc.Interface
+
+
 @pytest.mark.parametrize(
     "broken",
     [None, [], {"methods": 1}, {"methods": [{"params": []}]}, {"methods": [{"name": "x", "params": 3}]}],
