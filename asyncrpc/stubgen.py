@@ -81,7 +81,6 @@ class _Module:
     modules: set[str] = field(default_factory=set)  # import abc, import dataclasses...
     typing_names: set[str] = field(default_factory=set)  # from typing import Any, TypeAlias
     third_party: set[str] = field(default_factory=set)  # import msgpack
-    exemptions: set[str] = field(default_factory=set)  # ruff rules the peer's names break
 
     def imports(self) -> list[str]:
         lines = [f"import {name}" for name in sorted(self.modules)]
@@ -122,10 +121,9 @@ def _docstring(text: str, indent: str) -> list[str]:
             )
         else:
             lines.append(line)
-    if lines[-1].endswith('"'):
-        lines[-1] += " "
     if len(lines) == 1:
-        return [f'{indent}"""{lines[0]}"""']
+        # A quote next to the closing ones would end the string early: ruff format spaces it.
+        return [f'{indent}"""{lines[0]}{" " if lines[0].endswith(chr(34)) else ""}"""']
     body = [f'{indent}"""{lines[0]}']
     body.extend(f"{indent}{line}" if line else "" for line in lines[1:])
     body.append(f'{indent}"""')
@@ -177,39 +175,12 @@ def _interface_bases(namespace: str | None) -> str:
 
 
 def _assemble(header: list[str], module: _Module, blocks: list[list[str]]) -> str:
-    header = list(header)
-    exemptions = set(module.exemptions)
-    if any(_positional_count(line) > _MAX_POSITIONAL for block in blocks for line in _defs(block)):
-        # Remote arguments are positional: a method takes as many as the peer's does.
-        exemptions.add("PLR0917")
-    if exemptions:
-        header.append(f"# ruff: noqa: {', '.join(sorted(exemptions))}")
     lines = [*header, "", "from __future__ import annotations", "", *module.imports()]
     for number, block in enumerate(blocks):
         # isort's one blank line after the imports before a statement, the formatter's two before a class.
         first = not number and not block[0].startswith(("class ", "@"))
         lines.extend(["", *block] if first else ["", "", *block])
     return "\n".join(lines) + "\n"
-
-
-_MAX_POSITIONAL: Final = 5  # what ruff's PLR0917 allows
-
-
-def _defs(block: list[str]) -> Iterable[str]:
-    """Each method's parameters of a class block, one string per method."""
-    text = "\n".join(block)
-    for found in re.finditer(r"async def \w+\((?P<params>.*?)\) ->", text, re.S):
-        yield found["params"]
-
-
-def _positional_count(params: str) -> int:
-    depth = 0
-    count = 1
-    for ch in params.strip().rstrip(","):
-        depth += ch in "[("
-        depth -= ch in "])"
-        count += ch == "," and depth == 0
-    return count - 1 - ("*" in params)  # self is not counted, nor *args
 
 
 # -- Neovim ---------------------------------------------------------------------------------
