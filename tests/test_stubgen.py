@@ -495,7 +495,7 @@ def test_generated_modules_pass_mypy_strict(tmp_path: Path, which: str) -> None:
     assert status == 0
 
 
-@pytest.mark.parametrize("which", ["description", "awkward", "neovim"])
+@pytest.mark.parametrize("which", ["description", "awkward", "neovim", "committed_neovim"])
 def test_generated_modules_pass_ruff_check_and_format(tmp_path: Path, which: str) -> None:
     file = tmp_path / f"{which}_api.py"
     file.write_text(_sources()[which])
