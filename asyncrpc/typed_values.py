@@ -26,6 +26,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Final
 
+import msgpack
 import msgspec
 
 __all__ = ["ValueMismatch", "from_wire_for", "to_wire_for", "type_name"]
@@ -105,7 +106,7 @@ def from_wire_for(annotation: Any) -> FromWire:
         return _none
     if annotation is float:
         return _float
-    if annotation in (int, str, bytes, bool):
+    if annotation in (int, str, bytes, bool, msgpack.ExtType):  # an ext value (Neovim's Buffer) as it came
         return _exact(annotation)
     decoder_type = annotation
 
@@ -159,6 +160,8 @@ def _readable(exc: msgspec.ValidationError, annotation: Any) -> str:
 def _is_native(annotation: Any) -> bool:
     """True when a value of ``annotation`` is already something msgpack encodes as it should."""
     if annotation in (Any, object, None, type(None), int, float, str, bytes, bool, datetime.datetime):
+        return True
+    if annotation is msgpack.ExtType:  # msgpack encodes it as the ext value it is, not as a tuple
         return True
     origin = typing.get_origin(annotation)
     if origin in (list, dict, typing.Union, types.UnionType):

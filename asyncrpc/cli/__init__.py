@@ -96,6 +96,11 @@ def _run(args: argparse.Namespace, *, use_uvloop: bool) -> int:
         if args.command == "list":
             return run(list_methods(connector, timeout=args.timeout), use_uvloop=use_uvloop)
         return run(describe_methods(connector, args.method, timeout=args.timeout), use_uvloop=use_uvloop)
+    if args.command == "stubgen":
+        from asyncrpc.cli.stubgen import stubgen
+
+        connector = make_connector(args.address, args.connect_timeout)
+        return stubgen(args, connector, use_uvloop=use_uvloop)
     from asyncrpc.demo import run_demo
 
     run(run_demo(delay=args.delay), use_uvloop=use_uvloop)

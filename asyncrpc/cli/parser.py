@@ -219,6 +219,45 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="how long the asynchronous call takes (default 0.5)",
     )
 
+    stubgen = commands.add_parser(
+        "stubgen",
+        help="write a peer's API as a Python module of typed interfaces",
+        description="Ask a running peer to describe its API (an asyncrpc server, or Neovim) and write "
+        "it as a Python module of typed interfaces, ready for client.stub(...), that mypy --strict "
+        "and ruff check accept.",
+        epilog="examples:\n  asyncrpc stubgen 127.0.0.1:6666 -o nvim_api.py\n"
+        "  asyncrpc stubgen 127.0.0.1:6000 --class-name Demo > demo_api.py\n",
+        formatter_class=raw,
+    )
+    stubgen.add_argument("address", metavar="HOST:PORT", help="HOST:PORT, [IPv6]:PORT, or a Unix socket path")
+    stubgen.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE (default stdout)")
+    stubgen.add_argument(
+        "--class-name",
+        metavar="NAME",
+        help="the class of Neovim's functions (default Nvim), or of a server's methods that "
+        "belong to no interface (default Service)",
+    )
+    stubgen.add_argument(
+        "--neovim", action="store_true", help="ask nvim_get_api_info only (the default asks asyncrpc first)"
+    )
+    stubgen.add_argument(
+        "--deprecated", action="store_true", help="include the functions Neovim marks deprecated"
+    )
+    stubgen.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_CALL_TIMEOUT,
+        metavar="S",
+        help="seconds to wait for each answer (default 30)",
+    )
+    stubgen.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        metavar="S",
+        help="seconds to connect and get the peer's first answer (default 5)",
+    )
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmarks (in a checkout of the source repository; asyncrpc bench --help)",
@@ -230,5 +269,6 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "list": listing,
         "describe": describe,
         "demo": demo,
+        "stubgen": stubgen,
         "bench": bench,
     }
