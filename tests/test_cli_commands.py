@@ -45,7 +45,7 @@ async def test_help_lists_every_exit_status(capsys: Capture, command: list[str])
 
 async def test_help_and_demo_speak_to_a_new_user(capsys: Capture) -> None:
     texts = []
-    for command in ([], ["serve"], ["call"], ["demo"]):
+    for command in ([], ["serve"], ["call"], ["list"], ["describe"], ["stubgen"], ["demo"]):
         ran = await cli(capsys, *command, "--help")
         assert ran.status == 0
         texts.append(ran.out)
@@ -67,11 +67,16 @@ def test_docs_list_the_same_exit_statuses() -> None:
     assert [int(code) for code, _ in rows] == [status.value for status, _ in EXIT_STATUSES]
 
 
-@pytest.mark.parametrize("command", ["serve", "call", "demo"])
+@pytest.mark.parametrize("command", ["serve", "call", "list", "describe", "demo"])
 async def test_docs_give_the_defaults_the_help_gives(capsys: Capture, command: str) -> None:
     ran = await cli(capsys, command, "--help")
     help_text = " ".join(ran.out.split())
-    rows = re.findall(r"^\| `(--[\w-]+)[^|]*` \| ([^|]*) \|", _docs_section(f"`asyncrpc {command}`"), re.M)
+    title = (
+        "`asyncrpc list` and `asyncrpc describe`"
+        if command in ("list", "describe")
+        else f"`asyncrpc {command}`"
+    )
+    rows = re.findall(r"^\| `(--[\w-]+)[^|]*` \| ([^|]*) \|", _docs_section(title), re.M)
     assert rows, f"no option table for {command}"
     for option, default in rows:
         assert option in help_text, option

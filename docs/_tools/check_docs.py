@@ -49,7 +49,8 @@ FENCE = re.compile(
     r"^(?P<indent> *)```(?P<lang>[\w-]*)(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S
 )
 NAME = re.compile(r"\b(asyncrpc(?:\.\w+)+|notify\.[A-Z]\w*)")
-WIRE_STRINGS = {"asyncrpc.hello", "asyncrpc.cancel"}  # method names on the wire, not Python names
+# Method names on the wire, not Python names.
+WIRE_STRINGS = {"asyncrpc.hello", "asyncrpc.cancel", "asyncrpc.describe"}
 NVIM_ADDRESS = ("127.0.0.1", 6666)
 
 
