@@ -20,10 +20,12 @@ described is ``"Any"`` and ``{}``.
 
 from __future__ import annotations
 
+import datetime
 import inspect
+import types
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import msgspec
 
@@ -43,6 +45,24 @@ _REF_TEMPLATE: Final = "#/$defs/{name}"
 _SCALARS: Final = (int, float, str, bytes, bool, type(None))
 
 
+def _with_formats(annotation: Any) -> Any:
+    """``annotation`` with each ``datetime`` marked time-zone aware, so that its schema says
+    ``"format": "date-time"`` (msgspec says only ``"string"`` of a bare one; on the wire it is
+    a msgpack timestamp). Fields of dataclasses are left as they are."""
+    if annotation is datetime.datetime:
+        return Annotated[datetime.datetime, msgspec.Meta(tz=True)]
+    origin = typing.get_origin(annotation)
+    arguments = typing.get_args(annotation)
+    if not arguments:
+        return annotation
+    marked = tuple(argument if argument is Ellipsis else _with_formats(argument) for argument in arguments)
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[marked]  # noqa: UP007 - built from a tuple
+    if origin in (list, dict, tuple, set, frozenset):
+        return origin[marked]
+    return annotation
+
+
 class _Schemas:
     """JSON Schemas for annotations, sharing one table of components."""
 
@@ -53,7 +73,9 @@ class _Schemas:
         if annotation is Any or annotation is inspect.Parameter.empty:
             return {}
         try:
-            (schema,), components = msgspec.json.schema_components([annotation], ref_template=_REF_TEMPLATE)
+            (schema,), components = msgspec.json.schema_components(
+                [_with_formats(annotation)], ref_template=_REF_TEMPLATE
+            )
         except Exception:  # a type msgspec cannot describe: say nothing rather than fail
             return {}
         self.components.update(components)

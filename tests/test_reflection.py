@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+import datetime
 import enum
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,8 @@ import msgpack
 import pytest
 
 import asyncrpc
+from asyncrpc import reflection
+from asyncrpc.dispatch import Dispatcher
 from asyncrpc.wire.extensions import DESCRIBE_METHOD
 from tests.cli_helpers import cli
 from tests.nvim_fixture import start_nvim, stop_nvim
@@ -276,3 +279,18 @@ async def test_neovim_does_not_describe_itself(capsys: Capture, tmp_path: Path) 
         f"error: {address} does not describe its methods (it is not an asyncrpc server); "
         f"for Neovim, try: asyncrpc call {address} nvim_get_api_info"
     )
+
+
+def test_a_datetime_is_described_as_a_date_time() -> None:
+    """msgspec's schema of a bare datetime says only "string"; it travels as a msgpack timestamp."""
+
+    def at(when: datetime.datetime | None, times: list[datetime.datetime]) -> datetime.datetime:
+        return times[0]
+
+    dispatcher = Dispatcher()
+    dispatcher.register_function(at)
+    [method] = reflection.describe(dispatcher)["methods"]
+    date_time = {"type": "string", "format": "date-time"}
+    assert method["params"][0]["schema"] == {"anyOf": [date_time, {"type": "null"}]}
+    assert method["params"][1]["schema"] == {"type": "array", "items": date_time}
+    assert method["result"]["schema"] == date_time
