@@ -20,6 +20,7 @@ described is ``"Any"`` and ``{}``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import inspect
 import types
@@ -78,8 +79,51 @@ class _Schemas:
             )
         except Exception:  # a type msgspec cannot describe: say nothing rather than fail
             return {}
-        self.components.update(components)
+        for name, component in components.items():
+            if name not in self.components:
+                self.components[name] = component
+                self._mark_dates(annotation, name, component)
         return dict(schema)
+
+    def _mark_dates(self, annotation: Any, name: str, component: dict[str, Any]) -> None:
+        """Give the datetime fields of the dataclass component ``name`` their date-time format."""
+        for cls in _dataclasses_in(annotation):
+            if cls.__name__ != name:
+                continue
+            try:
+                hints = typing.get_type_hints(cls)
+            except Exception:
+                return
+            properties = component.get("properties", {})
+            for field in dataclasses.fields(cls):
+                hint = hints.get(field.name)
+                if field.name in properties and hint is not None and _with_formats(hint) is not hint:
+                    (marked,), _ = msgspec.json.schema_components(
+                        [_with_formats(hint)], ref_template=_REF_TEMPLATE
+                    )
+                    if "default" in properties[field.name]:
+                        marked = {**marked, "default": properties[field.name]["default"]}
+                    properties[field.name] = marked
+
+
+def _dataclasses_in(annotation: Any, seen: set[int] | None = None) -> list[type]:
+    """The dataclasses ``annotation`` names, and those their fields name, once each."""
+    seen = set() if seen is None else seen
+    if id(annotation) in seen:
+        return []
+    seen.add(id(annotation))
+    found: list[type] = []
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        found.append(annotation)
+        try:
+            hints = typing.get_type_hints(annotation)
+        except Exception:
+            hints = {}
+        for hint in hints.values():
+            found.extend(_dataclasses_in(hint, seen))
+    for argument in typing.get_args(annotation):
+        found.extend(_dataclasses_in(argument, seen))
+    return found
 
 
 def _doc(fn: Any) -> str:

@@ -294,3 +294,23 @@ def test_a_datetime_is_described_as_a_date_time() -> None:
     assert method["params"][0]["schema"] == {"anyOf": [date_time, {"type": "null"}]}
     assert method["params"][1]["schema"] == {"type": "array", "items": date_time}
     assert method["result"]["schema"] == date_time
+
+
+@dataclasses.dataclass
+class Event:
+    when: datetime.datetime
+    until: datetime.datetime | None = None
+
+
+def test_a_dataclass_fields_datetime_is_described_as_a_date_time_too() -> None:
+    def log(event: Event) -> None: ...
+
+    dispatcher = Dispatcher()
+    dispatcher.register_function(log)
+    answer = reflection.describe(dispatcher)
+    properties = answer["components"]["Event"]["properties"]
+    assert properties["when"] == {"type": "string", "format": "date-time"}
+    assert properties["until"] == {
+        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+        "default": None,
+    }

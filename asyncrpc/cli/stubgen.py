@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from asyncrpc.cli.call import open_or_explain
 from asyncrpc.cli.errors import CommandError, ExitStatus, reason
 from asyncrpc.client import Client
 from asyncrpc.connector import Connector
@@ -39,18 +40,7 @@ def stubgen(args: argparse.Namespace, connector: Connector, *, use_uvloop: bool)
 
 async def _generate(args: argparse.Namespace, connector: Connector) -> str:
     address = connector.options.address
-    try:
-        client = await connector
-    # TimeoutError and ConnectionLost are OSErrors too: the specific ones first.
-    except TimeoutError:
-        raise CommandError(
-            f"no reply from {address} within {connector.options.connect_timeout:g}s: "
-            "is it a msgpack-rpc server? (--connect-timeout S waits longer)"
-        ) from None
-    except ConnectionLost as exc:
-        raise CommandError(f"{address} closed the connection without answering ({exc})") from None
-    except OSError as exc:
-        raise CommandError(f"cannot connect to {address}: {reason(exc)} (is the server running?)") from None
+    client = await open_or_explain(connector)
     async with client:
         try:
             if args.neovim:
