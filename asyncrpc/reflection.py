@@ -126,9 +126,13 @@ def _dataclasses_in(annotation: Any, seen: set[int] | None = None) -> list[type]
     return found
 
 
-def _doc(fn: Any) -> str:
-    text = inspect.getdoc(fn) or ""
+def _cut(text: str) -> str:
+    """``text``, cut to :data:`DOC_LIMIT` characters (an ellipsis last where it was cut)."""
     return text if len(text) <= DOC_LIMIT else text[: DOC_LIMIT - 1] + "\u2026"
+
+
+def _doc(fn: Any) -> str:
+    return _cut(inspect.getdoc(fn) or "")
 
 
 def _default(value: Any) -> tuple[bool, Any]:
@@ -180,11 +184,10 @@ def _typed(name: str, spec: MethodSpec, interface: str, kind: str, schemas: _Sch
                 schemas=schemas,
             )
         )
-    doc = spec.doc if len(spec.doc) <= DOC_LIMIT else spec.doc[: DOC_LIMIT - 1] + "\u2026"
     return {
         "name": name,
         "interface": interface,
-        "doc": doc,
+        "doc": _cut(spec.doc),
         "params": params,
         "result": {"annotation": type_name(spec.result), "schema": schemas.of(spec.result)},
         "kind": kind,
@@ -244,7 +247,7 @@ def describe(dispatcher: Dispatcher) -> dict[str, Any]:
                     entry = interfaces[interface] = {
                         "name": interface,
                         "namespace": namespace,
-                        "doc": inspect.cleandoc(vars(declaration).get("__doc__") or "")[:DOC_LIMIT],
+                        "doc": _cut(inspect.cleandoc(vars(declaration).get("__doc__") or "")),
                         "methods": [],
                     }
                 entry["methods"].append(name)
