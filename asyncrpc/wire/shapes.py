@@ -33,6 +33,9 @@ __all__ = ["ShapeChecker"]
 
 _TYPE_NAMES: Final = {REQUEST: "request", RESPONSE: "response", NOTIFICATION: "notification"}
 
+#: The types a decoded value nests in (msgpack arrays and maps), for the depth check.
+_CONTAINERS: Final = (list, dict)
+
 #: Up to this max_depth the depth check recurses (the fastest way in CPython),
 #: far below Python's recursion limit.
 _RECURSIVE_DEPTH: Final = 200
@@ -66,14 +69,18 @@ class ShapeChecker:
                 kind, msgid, third, fourth = message
                 if type(kind) is int and type(msgid) is int and 0 <= msgid <= MAX_MSGID:
                     if kind == RESPONSE:
-                        if type(third) is list or type(third) is dict:
+                        if third is None:  # success, the most common message of all
+                            if type(fourth) in _CONTAINERS:
+                                _check_depth(fourth, self.max_depth, 1)
+                            return Response(msgid, None, fourth)
+                        if type(third) in _CONTAINERS:
                             _check_depth(third, self.max_depth, 1)
-                        if type(fourth) is list or type(fourth) is dict:
+                        if type(fourth) in _CONTAINERS:
                             _check_depth(fourth, self.max_depth, 1)
                         return Response(msgid, third, fourth)
                     if kind == REQUEST and type(third) is str and type(fourth) is list:
                         for item in fourth:
-                            if type(item) is list or type(item) is dict:
+                            if type(item) in _CONTAINERS:
                                 _check_depth(fourth, self.max_depth, 1)
                                 break
                         return Request(msgid, third, fourth)
@@ -86,7 +93,7 @@ class ShapeChecker:
                     and type(params) is list
                 ):
                     for item in params:
-                        if type(item) is list or type(item) is dict:
+                        if type(item) in _CONTAINERS:
                             _check_depth(params, self.max_depth, 1)
                             break
                     return Notification(method, params)
