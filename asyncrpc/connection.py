@@ -201,11 +201,13 @@ class Connection(asyncio.Protocol):
         paused = self._paused
         self._in_receive = True
         self._bytes_received += len(data)
+        answered = 0
         try:
             decoder.receive_data(data)
             for event in decoder:
                 if type(event) is Response:
                     outgoing.on_response(event)
+                    answered += 1
                 elif type(event) is Request:
                     incoming.on_request(event)
                 elif type(event) is Notification:
@@ -222,6 +224,12 @@ class Connection(asyncio.Protocol):
             self._in_receive = False
             if self._out:
                 self._flush()
+            if answered > 1 and not self._flush_scheduled:
+                # Several callers wake up from this read, and each is likely to
+                # call again in this loop turn: flush once they all have, so
+                # that the first of them does not go out alone.
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
 
     def eof_received(self) -> bool | None:
         """asyncio calls this when the peer closes its side: a message cut short is a

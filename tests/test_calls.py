@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 import asyncrpc
@@ -266,6 +267,56 @@ async def test_writes_from_many_callers_are_coalesced(client: asyncrpc.Client) -
     # 100 requests made in one loop iteration: the first, alone when made, at
     # once; the 99 made beside it together, in one write at the end of the turn.
     assert [data.count(b"\x94\x00") for data in counting.writes] == [1, 99]
+
+
+async def test_callers_woken_by_one_read_call_again_in_one_write() -> None:
+    """Replies that arrive together wake their callers together; the calls those
+    callers make next leave in one write, none of them alone."""
+    got_all = asyncio.Event()
+
+    async def answer_all_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        unpacker = msgpack.Unpacker()
+        requests: list[Any] = []
+        while len(requests) < 20:
+            unpacker.feed(await reader.read(65536))
+            requests.extend(unpacker)
+        writer.write(b"".join(msgpack.packb([1, msgid, None, arg]) for _, msgid, _, (arg,) in requests))
+        while len(requests) < 40:  # the second calls
+            data = await reader.read(65536)
+            if not data:
+                break
+            unpacker.feed(data)
+            requests.extend(unpacker)
+        got_all.set()
+        writer.close()
+
+    peer = await asyncio.start_server(answer_all_at_once, "127.0.0.1", 0)
+    port = peer.sockets[0].getsockname()[1]
+    try:
+        async with asyncrpc.connect("127.0.0.1", port, extensions=False) as client:
+            connection = client.connection
+            counting = CountingTransport(connection._transport)
+            connection._transport = counting
+            second: list[asyncrpc.AsyncCall[Any]] = []
+
+            async def call_twice(i: int) -> None:
+                await client.call("f", i)
+                second.append(client.call("f", i))
+
+            try:
+                async with asyncio.timeout(5):
+                    await asyncio.gather(*(call_twice(i) for i in range(20)))
+                    await got_all.wait()
+            finally:
+                connection._transport = counting.real
+            for call in second:
+                call.cancel()
+    finally:
+        peer.close()
+        await peer.wait_closed()
+    # The first 20 (made in one loop turn): one alone, then 19 together; the
+    # second 20 (made by callers woken by one read): all 20 together.
+    assert [data.count(b"\x94\x00") for data in counting.writes] == [1, 19, 20]
 
 
 async def test_server_close_refuses_new_calls_during_grace(
