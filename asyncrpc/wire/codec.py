@@ -215,9 +215,8 @@ class Decoder:
         # No message in data[pos:] can be over the size limit: only count
         # them, one C call each.
         skipper = self._skipper
-        skip = skipper.skip
         try:
-            skip()
+            skipper.skip()
         except msgpack.OutOfData:
             self._tail(data, pos, start)  # one unfinished message from data[pos] on
             return
@@ -230,6 +229,11 @@ class Decoder:
             self._ready += 1
             self._boundary = self._received
             return
+        self._count_more(data, pos, start)
+
+    def _count_more(self, data: bytes, pos: int, start: int) -> None:
+        """:meth:`_count` once one message was found and more follow it in ``data``."""
+        skip = self._skipper.skip
         found = 1
         try:
             for found in count(2):  # noqa: B007 - found is read after the loop
