@@ -68,7 +68,9 @@ class Client:
             notify: how completion is announced (:mod:`asyncrpc.notify`).
             timeout: the call's deadline in seconds: it fails with
                 :class:`~asyncrpc.DeadlineExceeded`, and a peer that speaks
-                the extension cancels the handler too.
+                the extension cancels the handler too. Inside a handler
+                whose own call has a deadline, the call gets at most what
+                that one has left, whatever ``timeout`` says.
             handle: a handle made ahead of time (``AsyncCall(...)``); it must
                 be new or :meth:`~asyncrpc.AsyncCall.reset`.
 

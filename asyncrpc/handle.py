@@ -50,6 +50,7 @@ from asyncrpc.errors import (
 )
 from asyncrpc.notify.base import Notifier
 from asyncrpc.remote_errors import error_from_wire
+from asyncrpc.server_call import CURRENT_CALL
 from asyncrpc.status import AsyncEvent, CallStatus
 from asyncrpc.wire import extensions as ext
 from asyncrpc.wire.describe import describe
@@ -57,6 +58,7 @@ from asyncrpc.wire.events import MAX_MSGID
 
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
+    from asyncrpc.server_call import ServerCall
     from asyncrpc.wire.events import Response, ResponseTooLarge, StrayResponse
 
 __all__ = ["TRANSITIONS", "AsyncCall", "OutgoingCalls"]
@@ -430,6 +432,14 @@ class AsyncCall(Generic[T]):
         return f"<AsyncCall{where} {self._status.value}>"
 
 
+def _within(timeout: float | None, served: ServerCall) -> float | None:
+    """``timeout``, cut to what is left of ``served``'s deadline (0 once it has passed)."""
+    left = served.time_remaining()
+    if left is None or (timeout is not None and timeout <= left):
+        return timeout
+    return max(left, 0.0)
+
+
 class OutgoingCalls:
     """Our calls pending on one connection: ``{msgid: AsyncCall}``.
 
@@ -518,6 +528,11 @@ class OutgoingCalls:
             raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        served = CURRENT_CALL.get(None)
+        if served is not None and served.deadline is not None:
+            # Made inside a handler whose own call has a deadline: this call
+            # gets no more time than that one has left.
+            timeout = _within(timeout, served)
         pending = self._pending
         if len(pending) >= self._max_pending:
             raise TooManyPendingCalls(f"{len(pending)} calls are pending on this connection (max_pending)")

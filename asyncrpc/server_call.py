@@ -55,7 +55,8 @@ __all__ = ["TRANSITIONS", "CompletionToken", "ServedState", "ServerCall", "curre
 
 logger = logging.getLogger("asyncrpc")
 
-_current: contextvars.ContextVar[ServerCall] = contextvars.ContextVar("asyncrpc_current_call")
+CURRENT_CALL: Final[contextvars.ContextVar[ServerCall]] = contextvars.ContextVar("asyncrpc_current_call")
+"""The call the running handler answers, set around each handler (what :func:`current_call` reads)."""
 
 
 def current_call() -> ServerCall:
@@ -68,7 +69,7 @@ def current_call() -> ServerCall:
         RuntimeError: called outside a handler.
     """
     try:
-        return _current.get()
+        return CURRENT_CALL.get()
     except LookupError:
         raise RuntimeError("asyncrpc.current_call() is only available inside a handler") from None
 
@@ -472,14 +473,14 @@ class CompletionToken:
 
 def run_inline(call: ServerCall, handler: Handler, params: list[Any]) -> None:
     """Run a plain ``def`` handler right here, in the read that brought the request."""
-    token = _current.set(call)
+    token = CURRENT_CALL.set(call)
     try:
         result = handler.fn(*params)
     except Exception as exc:
         call._handler_failed(exc)
         return
     finally:
-        _current.reset(token)
+        CURRENT_CALL.reset(token)
     if type(result) is CoroutineType:
         # A plain callable that returned a coroutine: finish it in a task.
         coroutine: Coroutine[Any, Any, Any] = result
@@ -523,7 +524,7 @@ def peer_gone(call: ServerCall) -> asyncio.Task[None] | None:
 async def _await_result(
     call: ServerCall, fn: Callable[..., Any], params: list[Any] | tuple[Any, ...]
 ) -> None:
-    _current.set(call)
+    CURRENT_CALL.set(call)
     try:
         result = await fn(*params)
     except asyncio.CancelledError:
@@ -543,7 +544,7 @@ async def _await_result(
 
 
 async def _run_in_thread(call: ServerCall, handler: Handler, params: list[Any]) -> None:
-    _current.set(call)  # anyio runs the function in a copy of this context
+    CURRENT_CALL.set(call)  # anyio runs the function in a copy of this context
     try:
         result = await anyio.to_thread.run_sync(lambda: handler.fn(*params))
     except Exception as exc:
