@@ -46,6 +46,7 @@ from asyncrpc.errors import ConnectionLost, ProtocolError
 from asyncrpc.flow import PauseReason
 from asyncrpc.handle import AsyncCall, OutgoingCalls
 from asyncrpc.incoming import IncomingCalls
+from asyncrpc.keepalive import Keepalive, set_tcp_keepalive
 from asyncrpc.negotiated import Negotiated
 from asyncrpc.options import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING
 from asyncrpc.remote_errors import PlainErrors
@@ -86,6 +87,8 @@ class Connection(asyncio.Protocol):
 
     Made by :func:`asyncrpc.connect` and by :class:`asyncrpc.Server`, on a
     running event loop. Code that calls reaches it as ``client.connection``.
+    With ``keepalive=`` seconds it pings a silent peer and aborts when the
+    ping goes unanswered (see :mod:`asyncrpc.keepalive`).
 
     Attributes:
         encoder: the :class:`~asyncrpc.wire.Encoder` every message on this
@@ -111,6 +114,7 @@ class Connection(asyncio.Protocol):
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         plain_errors: PlainErrors = "neovim",
         raw_strings: bool = False,
+        keepalive: float | None = None,
         on_lost: Callable[[Connection, list[asyncio.Task[None]]], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -138,6 +142,8 @@ class Connection(asyncio.Protocol):
         self._abort_timer: asyncio.TimerHandle | None = None
         self._end_reason: str | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
+        # Made only when asked for: a connection without it pays nothing.
+        self._keepalive = None if keepalive is None else Keepalive(self, keepalive)
         self.outgoing = OutgoingCalls(self, max_pending=max_pending)
         self.incoming = IncomingCalls(
             self, dispatcher, max_inflight=max_inflight, extensions=extensions, plain_errors=plain_errors
@@ -186,9 +192,14 @@ class Connection(asyncio.Protocol):
             self._close_transport(self._transport, self._close_timeout)
             return
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        tcp = sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+        if tcp:
             with contextlib.suppress(OSError):  # platform-dependent
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._keepalive is not None:
+            if tcp:
+                set_tcp_keepalive(sock, self._keepalive.interval)
+            self._keepalive.start()
 
     def data_received(self, data: bytes) -> None:
         """Feed ``data`` to the decoder and handle every complete message, until a
@@ -260,6 +271,8 @@ class Connection(asyncio.Protocol):
         closed_by_us = self._state is CLOSING
         self._advance("lost")
         self._transport = None
+        if self._keepalive is not None:
+            self._keepalive.stop()
         self._out.clear()
         if self._abort_timer is not None:
             self._abort_timer.cancel()
@@ -509,8 +522,15 @@ class Connection(asyncio.Protocol):
         logger.info("asyncrpc: %s: %s; aborted", self.get_extra_info("peername"), self._end_reason)
         transport.abort()
 
-    def abort(self) -> None:
-        """Close the socket at once, dropping queued writes."""
+    def abort(self, reason: str | None = None) -> None:
+        """Close the socket at once, dropping queued writes.
+
+        ``reason``, if given, is logged and becomes the message of the
+        ``ConnectionLost`` that pending calls fail with.
+        """
+        if reason is not None and self._end_reason is None and self._transport is not None:
+            self._end_reason = reason
+            logger.warning("asyncrpc: aborting connection to %s: %s", self.get_extra_info("peername"), reason)
         self._advance("close")
         if self._transport is not None:
             self._transport.abort()

@@ -79,6 +79,7 @@ def connect(
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     plain_errors: PlainErrors = "neovim",
     raw_strings: bool = False,
+    keepalive: float | None = None,
 ) -> Connector:
     """Connect to a msgpack-rpc peer over TCP (``host``, ``port``) or a Unix socket (``path``).
 
@@ -102,6 +103,8 @@ def connect(
             ``"neovim"``, ``"string"`` or a callable (see "Error objects" on the protocol page).
         raw_strings: for peers that pack bytes as msgpack str (the old spec):
             their strs arrive as ``bytes``; bytes and str go out as str. No hello is sent.
+        keepalive: seconds of silence before a ping; a ping unanswered as long
+            again ends the connection (see :mod:`asyncrpc.keepalive`). Off by default.
 
     Returns:
         A :class:`Connector`, to ``await`` or to use with ``async with``.
@@ -126,6 +129,7 @@ def connect(
             close_timeout=close_timeout,
             plain_errors=plain_errors,
             raw_strings=raw_strings,
+            keepalive=keepalive,
         )
     )
 
@@ -177,6 +181,7 @@ async def _dial(options: ConnectOptions, *, extensions: bool) -> Connection:
             close_timeout=options.close_timeout,
             plain_errors=options.plain_errors,
             raw_strings=options.raw_strings,
+            keepalive=options.keepalive,
         )
 
     host, port, path = options.host, options.port, options.path

@@ -151,6 +151,8 @@ class IncomingCalls:
             if method == ext.HELLO_METHOD and self._extensions:
                 params = request.params
                 self.reply(msgid, None, self._connection.hello_received(params[0] if params else None))
+            elif method == ext.PING_METHOD and self._extensions:
+                self.reply(msgid, None, None)
             elif method == ext.DESCRIBE_METHOD:
                 from asyncrpc.reflection import describe  # loaded when first asked
 

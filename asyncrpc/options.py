@@ -68,12 +68,14 @@ def check_connection_options(
     extensions: bool,
     plain_errors: PlainErrors = "neovim",
     raw_strings: bool = False,
+    keepalive: float | None = None,
 ) -> None:
     """Check what every connection takes, a client's (:class:`ConnectOptions`) or a server's.
 
     Raises:
         TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or ``extensions`` not a bool.
-        ValueError: a count below 1, a message limit too small for the hello, or
+        ValueError: a count below 1, a message limit too small for the hello, a
+            ``keepalive`` that is not a positive finite number, or
             ``plain_errors`` neither ``"neovim"``, ``"string"`` nor a callable.
     """
     if not isinstance(limits, Limits):
@@ -90,6 +92,7 @@ def check_connection_options(
     if type(raw_strings) is not bool:
         raise TypeError(f"raw_strings must be True or False, not {raw_strings!r}")
     check_plain_errors(plain_errors)
+    _check_seconds("keepalive", keepalive, optional=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +134,10 @@ class ConnectOptions:
             Such a connection speaks plain msgpack-rpc only: no hello is sent.
         close_timeout: seconds ``close()`` waits for queued bytes to leave
             before it drops them and aborts the socket (default 5.0).
+        keepalive: seconds of silence from the peer after which a ping is
+            sent; a ping unanswered for as long again ends the connection
+            (pending calls fail with ``ConnectionLost``). Default ``None``:
+            no pings. See :mod:`asyncrpc.keepalive`.
 
     Raises:
         ValueError: a missing or contradictory address, or an option out of
@@ -152,6 +159,7 @@ class ConnectOptions:
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     plain_errors: PlainErrors = "neovim"
     raw_strings: bool = False
+    keepalive: float | None = None
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -173,6 +181,7 @@ class ConnectOptions:
             extensions=self.extensions,
             plain_errors=self.plain_errors,
             raw_strings=self.raw_strings,
+            keepalive=self.keepalive,
         )
         _check_seconds("connect_timeout", self.connect_timeout, optional=True)
         _check_seconds("hello_timeout", self.hello_timeout, optional=False)

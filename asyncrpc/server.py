@@ -51,13 +51,17 @@ class Server:
             send reaches the handlers as ``bytes`` (method names excepted),
             and bytes and str both go back as msgpack str. Such a server
             answers no extension probe. Default ``False``.
+        keepalive: seconds of silence from a client after which it is pinged;
+            a ping unanswered as long again closes that client's connection
+            and frees its handlers (they see the disconnect). Default
+            ``None``: no pings. See :mod:`asyncrpc.keepalive`.
 
     Raises:
         TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or
             ``extensions`` is not a bool.
         ValueError: ``max_inflight`` or ``max_pending`` below 1,
             ``limits.max_message_size`` below 1024 bytes, or ``plain_errors``
-            not one of its forms.
+            not one of its forms, or ``keepalive`` not a positive number.
 
     Example::
 
@@ -78,6 +82,7 @@ class Server:
         extensions: bool = True,
         plain_errors: PlainErrors = "neovim",
         raw_strings: bool = False,
+        keepalive: float | None = None,
     ) -> None:
         check_connection_options(
             limits=limits,
@@ -86,7 +91,9 @@ class Server:
             extensions=extensions,
             plain_errors=plain_errors,
             raw_strings=raw_strings,
+            keepalive=keepalive,
         )
+        self._keepalive = keepalive
         self._dispatcher = Dispatcher()
         self._limits = limits
         self._max_inflight = max_inflight
@@ -131,6 +138,7 @@ class Server:
             extensions=self._extensions,
             plain_errors=self._plain_errors,
             raw_strings=self._raw_strings,
+            keepalive=self._keepalive,
             on_lost=self._lost,
         )
         self._connections.add(connection)

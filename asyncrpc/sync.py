@@ -293,6 +293,7 @@ def connect(
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     plain_errors: PlainErrors = "neovim",
     raw_strings: bool = False,
+    keepalive: float | None = None,
     use_uvloop: bool = True,
 ) -> Iterator[SyncClient]:
     """Connect from plain threaded code: ``with asyncrpc.sync.connect(host, port) as c:``.
@@ -322,6 +323,7 @@ def connect(
         close_timeout=close_timeout,
         plain_errors=plain_errors,
         raw_strings=raw_strings,
+        keepalive=keepalive,
     )
     backend_options = {"use_uvloop": use_uvloop and has_uvloop()}
     with start_blocking_portal(backend="asyncio", backend_options=backend_options) as portal:

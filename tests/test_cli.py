@@ -258,3 +258,26 @@ async def test_serve_speaks_to_old_spec_clients_with_string_errors() -> None:
         code, _ = await stop(served)
     assert replies == {1: (b"MethodNotFound: no method 'demo.missing'", None), 2: (None, None)}
     assert code == 0
+
+
+async def test_serve_keepalive_lets_a_mute_client_go() -> None:
+    """``--keepalive S``: a client that never answers the server's ping is disconnected."""
+    served = await start_serving("--port", "0", "--keepalive", "0.2")
+    try:
+        host, port = served.address.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        received = b""
+        async with asyncio.timeout(20):
+            while data := await reader.read(65536):  # the ping, then the end
+                received += data
+        assert b"asyncrpc.ping" in received
+        writer.close()
+    finally:
+        code, _ = await stop(served)
+    assert code == 0
+
+
+async def test_serve_refuses_a_nonsense_keepalive() -> None:
+    code, _, err = await run_cli("serve", "tests.services:Demo", "--keepalive", "-1")
+    assert code == 2
+    assert "--keepalive" in err

@@ -127,6 +127,14 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="for clients that pack bytes as msgpack str (the old spec: msgpack-rpc-python): "
         "their strs reach the handlers as bytes",
     )
+    serve.add_argument(
+        "--keepalive",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="ping a client silent for S seconds; one that does not answer within S more "
+        "is disconnected and its calls cancelled (default: no pings)",
+    )
 
     call = commands.add_parser(
         "call",

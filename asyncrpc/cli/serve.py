@@ -144,7 +144,7 @@ async def _listen(server: Server, args: argparse.Namespace) -> str:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    server = Server(plain_errors=args.plain_errors, raw_strings=args.raw_strings)
+    server = Server(plain_errors=args.plain_errors, raw_strings=args.raw_strings, keepalive=args.keepalive)
     # The object is made on the running loop: its __init__ may make tasks or futures.
     names = register_target(server, load_target(args.target), args.namespace, args.target)
     where = await _listen(server, args)

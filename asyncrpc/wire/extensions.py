@@ -19,6 +19,12 @@ Features:
 ``errors``    errors are sent as maps ``{"type", "message", "data"?, "code"?}``
               instead of Neovim's ``[code, message]``.
 
+Outside the feature list, every asyncrpc peer answers a request for
+:data:`PING_METHOD` (no arguments) with ``nil`` at once, without running any
+handler: what :mod:`asyncrpc.keepalive` sends to find out whether a silent
+peer is still there. A plain peer answers it with an error, which serves as
+well: any answer shows the peer is reading.
+
 Each side's hello payload may also carry ``"max_message_size"``: the largest
 message, in bytes, that side accepts. The other side then refuses, at the call
 site, a request that would be larger, instead of sending bytes that would
@@ -34,6 +40,7 @@ __all__ = [
     "DESCRIBE_METHOD",
     "FEATURES",
     "HELLO_METHOD",
+    "PING_METHOD",
     "PROTOCOL_NAME",
     "PROTOCOL_VERSION",
     "hello_payload",
@@ -44,6 +51,7 @@ __all__ = [
 HELLO_METHOD: Final = "asyncrpc.hello"
 CANCEL_METHOD: Final = "asyncrpc.cancel"
 DESCRIBE_METHOD: Final = "asyncrpc.describe"
+PING_METHOD: Final = "asyncrpc.ping"
 """Reflection: an ordinary request (params ``[]``) any peer may send; see ``asyncrpc.reflection``."""
 PROTOCOL_NAME: Final = "asyncrpc"
 PROTOCOL_VERSION: Final = 1

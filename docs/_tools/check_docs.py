@@ -50,7 +50,7 @@ FENCE = re.compile(
 )
 NAME = re.compile(r"\b(asyncrpc(?:\.\w+)+|notify\.[A-Z]\w*)")
 # Method names on the wire, not Python names.
-WIRE_STRINGS = {"asyncrpc.hello", "asyncrpc.cancel", "asyncrpc.describe"}
+WIRE_STRINGS = {"asyncrpc.hello", "asyncrpc.cancel", "asyncrpc.describe", "asyncrpc.ping"}
 NVIM_ADDRESS = ("127.0.0.1", 6666)
 
 
