@@ -50,7 +50,7 @@ from asyncrpc.errors import (
 )
 from asyncrpc.notify.base import Notifier
 from asyncrpc.remote_errors import error_from_wire
-from asyncrpc.server_call import CURRENT_CALL
+from asyncrpc.server_call import CURRENT_CALL, HandlerDeadlines
 from asyncrpc.status import AsyncEvent, CallStatus
 from asyncrpc.wire import extensions as ext
 from asyncrpc.wire.describe import describe
@@ -528,11 +528,12 @@ class OutgoingCalls:
             raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        served = CURRENT_CALL.get(None)
-        if served is not None and served.deadline is not None:
-            # Made inside a handler whose own call has a deadline: this call
-            # gets no more time than that one has left.
-            timeout = _within(timeout, served)
+        if HandlerDeadlines.seen:
+            served = CURRENT_CALL.get(None)
+            if served is not None and served.deadline is not None:
+                # Made inside a handler whose own call has a deadline: this
+                # call gets no more time than that one has left.
+                timeout = _within(timeout, served)
         pending = self._pending
         if len(pending) >= self._max_pending:
             raise TooManyPendingCalls(f"{len(pending)} calls are pending on this connection (max_pending)")
