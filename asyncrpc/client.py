@@ -127,6 +127,8 @@ class Client:
         Raises:
             MethodNotFound: the peer does not describe itself (a plain
                 msgpack-rpc peer; Neovim has ``nvim_get_api_info`` instead).
+            DescribeFailed: the peer could not describe one of its methods
+                (the message says which, and why).
         """
         from asyncrpc.wire.extensions import DESCRIBE_METHOD
 
