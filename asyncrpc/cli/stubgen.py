@@ -3,8 +3,10 @@
 It asks the peer to describe itself: an asyncrpc server answers the describe
 request; a peer that does not know it (``MethodNotFound``, or any error a
 plain msgpack-rpc peer answers an unknown method with) is asked Neovim's
-``nvim_get_api_info`` instead. ``--neovim`` asks only the latter. The module
-is written by :mod:`asyncrpc.stubgen`; this is the I/O around it.
+``nvim_get_api_info`` instead. ``--neovim`` asks only the latter. An asyncrpc
+server that cannot describe one of its methods (``DescribeFailed``) is one
+error line, not asked again. The module is written by :mod:`asyncrpc.stubgen`;
+this is the I/O around it.
 """
 
 from __future__ import annotations
