@@ -121,8 +121,10 @@ class Client:
 
         return make_stub(self, namespace)
 
-    async def describe(self) -> dict[str, Any]:
+    async def describe(self, *, timeout: float | None = None) -> dict[str, Any]:
         """What the peer answers: its methods, their parameters, types and docs (``docs/reflection.md``).
+
+        ``timeout`` is the call's deadline, as for :meth:`call`.
 
         Raises:
             MethodNotFound: the peer does not describe itself (a plain
@@ -132,7 +134,7 @@ class Client:
         """
         from asyncrpc.wire.extensions import DESCRIBE_METHOD
 
-        answer: dict[str, Any] = await self.call(DESCRIBE_METHOD)
+        answer: dict[str, Any] = await self.call(DESCRIBE_METHOD, timeout=timeout)
         return answer
 
     def register(self, obj: object, namespace: str | None = None) -> list[str]:

@@ -202,6 +202,28 @@ async def test_a_handler_of_that_name_answers_instead(server: asyncrpc.Server) -
         assert await client.call(DESCRIBE_METHOD, timeout=BOUND) == "mine"
 
 
+async def test_describe_takes_a_deadline() -> None:
+    async def never() -> None:
+        await asyncio.Event().wait()
+
+    server = asyncrpc.Server()
+    server.register_function(never, name=DESCRIBE_METHOD)  # a server that does not answer it
+
+    def use() -> None:
+        with (
+            asyncrpc.sync.connect("127.0.0.1", server.port) as client,
+            pytest.raises(asyncrpc.DeadlineExceeded),
+        ):
+            client.describe(timeout=0.05)
+
+    async with server:
+        await server.start("127.0.0.1", 0)
+        async with asyncrpc.connect("127.0.0.1", server.port) as client:
+            with pytest.raises(asyncrpc.DeadlineExceeded):
+                await asyncio.wait_for(client.describe(timeout=0.05), BOUND)
+        await asyncio.wait_for(asyncio.to_thread(use), BOUND)
+
+
 async def test_an_answer_larger_than_the_client_accepts_is_message_too_large() -> None:
     server = asyncrpc.Server()
     for index in range(40):

@@ -10,7 +10,6 @@ from asyncrpc.cli.errors import CommandError, ExitStatus
 from asyncrpc.connector import Connector
 from asyncrpc.errors import ConnectionLost, DeadlineExceeded, DescribeFailed, MethodNotFound, RemoteError
 from asyncrpc.stubgen import schema_annotation
-from asyncrpc.wire.extensions import DESCRIBE_METHOD
 
 __all__ = ["component_lines", "describe_methods", "list_methods", "signature"]
 
@@ -19,7 +18,7 @@ async def _description(connector: Connector, timeout: float) -> dict[str, Any]:
     address = connector.options.address
     async with await open_or_explain(connector) as client:
         try:
-            answer = await client.call(DESCRIBE_METHOD, timeout=timeout)
+            answer = await client.describe(timeout=timeout)
         except MethodNotFound:
             raise CommandError(
                 f"{address} does not describe its methods (it is not an asyncrpc server); "
