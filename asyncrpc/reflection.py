@@ -200,15 +200,25 @@ def _typed(name: str, spec: MethodSpec, interface: str, kind: str, schemas: _Sch
     }
 
 
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s annotations, resolved: a callable object's are its ``__call__``'s. Annotations naming
+    what is not defined are used as written (``{}`` here), or not at all."""
+    for target in (fn, getattr(fn, "__call__", None)):  # noqa: B004 - a callable object's method
+        if target is None:
+            continue
+        try:
+            return typing.get_type_hints(target)
+        except Exception:
+            continue
+    return {}
+
+
 def _plain(name: str, fn: Callable[..., Any], kind: str, schemas: _Schemas) -> dict[str, Any]:
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # a builtin without a signature
         signature = inspect.Signature([inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # annotations naming what is not defined: use them as written, or not at all
-        hints = {}
+    hints = _hints(fn)
     params = []
     for parameter in signature.parameters.values():
         if parameter.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD):

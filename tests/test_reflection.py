@@ -300,6 +300,32 @@ async def test_a_default_msgpack_cannot_carry_is_still_a_default() -> None:
     ]
 
 
+class Adder:
+    """Adds."""
+
+    def __call__(self, a: int, box: Box) -> list[float]:
+        return [a + box.width]
+
+
+async def test_a_callable_object_is_described_from_its_call_method() -> None:
+    server = asyncrpc.Server()
+    server.register_function(Adder(), name="add")
+    async with server:
+        await server.start("127.0.0.1", 0)
+        answer = await describe(server)
+    [method] = answer["methods"]
+    assert [(p["name"], p["annotation"], p["schema"]) for p in method["params"]] == [
+        ("a", "int", {"type": "integer"}),
+        ("box", "Box", {"$ref": "#/$defs/Box"}),
+    ]
+    assert method["result"] == {
+        "annotation": "list[float]",
+        "schema": {"type": "array", "items": {"type": "number"}},
+    }
+    assert method["doc"] == "Adds."
+    assert set(answer["components"]) == {"Box"}
+
+
 class BrokenSignature:
     """A handler whose signature raises: it cannot be described."""
 
