@@ -123,16 +123,20 @@ class Client:
 
         return make_stub(self, namespace)
 
-    async def describe(self) -> dict[str, Any]:
+    async def describe(self, *, timeout: float | None = None) -> dict[str, Any]:
         """What the peer answers: its methods, their parameters, types and docs (``docs/reflection.md``).
+
+        ``timeout`` is the call's deadline, as for :meth:`call`.
 
         Raises:
             MethodNotFound: the peer does not describe itself (a plain
                 msgpack-rpc peer; Neovim has ``nvim_get_api_info`` instead).
+            DescribeFailed: the peer could not describe one of its methods
+                (the message says which, and why).
         """
         from asyncrpc.wire.extensions import DESCRIBE_METHOD
 
-        answer: dict[str, Any] = await self.call(DESCRIBE_METHOD)
+        answer: dict[str, Any] = await self.call(DESCRIBE_METHOD, timeout=timeout)
         return answer
 
     def register(self, obj: object, namespace: str | None = None) -> list[str]:

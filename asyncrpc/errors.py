@@ -20,6 +20,7 @@ __all__ = [
     "CallPending",
     "ConnectionLost",
     "DeadlineExceeded",
+    "DescribeFailed",
     "EncodeError",
     "HandleInUseError",
     "InvalidArguments",
@@ -221,6 +222,18 @@ class InvalidArguments(RemoteError):
     Sent for a method of a typed interface (:class:`~asyncrpc.Interface`)
     when the arguments do not fit its annotations: too few, too many, or one
     of the wrong type. The message names the parameter and what it expected.
+    """
+
+
+class DescribeFailed(RemoteError):
+    """The peer could not describe its methods (its answer to ``asyncrpc.describe``).
+
+    Raised by :meth:`~asyncrpc.Client.describe` (and ``asyncrpc list``,
+    ``describe`` and ``stubgen`` report it) when building the description
+    raised on the serving side: rather than a partial answer that looks
+    whole, the request fails. The message names the method that could not
+    be described and why; the serving side logs the traceback. The
+    connection goes on.
     """
 
 

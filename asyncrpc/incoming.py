@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from asyncrpc._loops import keep_alive
 from asyncrpc.dispatch import Dispatcher, HandlerKind
-from asyncrpc.errors import EncodeError, MessageTooLarge, MethodNotFound, RemoteError
+from asyncrpc.errors import DescribeFailed, EncodeError, MessageTooLarge, MethodNotFound, RemoteError
 from asyncrpc.flow import PauseReason
 from asyncrpc.remote_errors import PlainErrors, bounded, error_to_wire
 from asyncrpc.server_call import ServerCall, peer_cancelled, peer_gone, run_inline, start_task
@@ -154,9 +154,7 @@ class IncomingCalls:
             elif method == ext.PING_METHOD and self._extensions:
                 self.reply(msgid, None, None)
             elif method == ext.DESCRIBE_METHOD:
-                from asyncrpc.reflection import describe  # loaded when first asked
-
-                self.reply(msgid, None, describe(self._dispatcher))
+                self._describe(msgid)
             else:
                 self.reply_error(msgid, MethodNotFound(f"no method {_short(method)}"))
             return
@@ -183,6 +181,27 @@ class IncomingCalls:
             run_inline(call, handler, request.params)
         else:
             start_task(call, handler, request.params)
+
+    def _describe(self, msgid: int) -> None:
+        """Answer the describe request: the whole description, or ``DescribeFailed`` saying why not."""
+        from asyncrpc.reflection import describe  # loaded when first asked
+
+        try:
+            answer = describe(self._dispatcher)
+        except Exception as exc:
+            failed = exc if isinstance(exc, DescribeFailed) else None
+            if failed is None:  # not one handler's: the answer as a whole
+                failed = DescribeFailed(f"the methods cannot be described: {type(exc).__name__}: {exc}")
+            # One line (a peer may ask again and again); the traceback only when debugging.
+            logger.warning(
+                "asyncrpc: cannot answer %s: %s",
+                ext.DESCRIBE_METHOD,
+                bounded(failed.message, 300),
+                exc_info=exc if logger.isEnabledFor(logging.DEBUG) else None,
+            )
+            self.reply_error(msgid, failed)
+            return
+        self.reply(msgid, None, answer)
 
     def reply(self, msgid: int, error: Any, result: Any) -> None:
         """Encode and queue the response to ``msgid``."""

@@ -52,7 +52,8 @@ _DECLARED: Final = "__asyncrpc_declared__"
 _SPEC: Final = "__asyncrpc_spec__"
 
 METHOD_SPEC_ATTR: Final = "__asyncrpc_declared_by__"
-"""On a registered interface method's handler: ``(MethodSpec, declaration class)``, for reflection."""
+"""On a registered interface method's handler, for reflection: ``(MethodSpec, declaration class,
+namespace)``, the namespace the one it was registered under (``None`` for flat names)."""
 
 
 class Interface(abc.ABC):  # noqa: B024 - its declarations' methods are the abstract ones
@@ -378,7 +379,7 @@ def checked_handlers(implementation: object, namespace: str | None = None) -> di
                 raise TypeError(f"{cls.__qualname__}.{name} does not match {spec.name}.{name}: {problem}")
             wire_name = f"{prefix}.{name}" if prefix else name
             handler = _checked(bound, method)
-            setattr(handler, METHOD_SPEC_ATTR, (method, spec.cls))
+            setattr(handler, METHOD_SPEC_ATTR, (method, spec.cls, prefix or None))
             handlers[wire_name] = handler
     return handlers
 

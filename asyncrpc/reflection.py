@@ -6,7 +6,8 @@ when no handler has that name, with :func:`describe`'s answer::
 
     {"protocol": "asyncrpc", "version": 1,
      "methods": [{"name", "interface", "doc", "params": [{"name", "annotation", "schema",
-                  "default"?, "variadic"}], "result": {"annotation", "schema"}, "kind"}],
+                  "has_default", "default"?, "variadic"}], "result": {"annotation", "schema"},
+                  "kind"}],
      "interfaces": [{"name", "namespace", "doc", "methods"}],
      "components": {name: JSON Schema}}
 
@@ -14,8 +15,11 @@ Methods of a typed interface are described from its declaration; plain
 handlers from their signature and whatever annotations they have. Types are
 given twice: as a readable Python annotation, and as the JSON Schema msgspec
 makes of it (dataclasses and enums as ``components``, referred to as
-``{"$ref": "#/$defs/Name"}``). Describing never fails: what cannot be
-described is ``"Any"`` and ``{}``.
+``{"$ref": "#/$defs/Name"}``). What the annotations do not say is ``"Any"``
+and ``{}`` (no annotation, a type with no JSON Schema); a handler that cannot
+be described at all (its signature or docstring raises) fails the whole
+request with :class:`~asyncrpc.DescribeFailed` naming it, rather than
+leaving a partial answer that looks whole.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import msgspec
 
-from asyncrpc.interface import METHOD_SPEC_ATTR, MethodSpec, interface_specs
+from asyncrpc.errors import DescribeFailed
+from asyncrpc.interface import METHOD_SPEC_ATTR, MethodSpec
 from asyncrpc.typed_values import type_name
 from asyncrpc.wire import extensions as ext
 
@@ -155,6 +160,7 @@ def _parameter(
         "annotation": "Any" if annotation is inspect.Parameter.empty else type_name(annotation),
         "schema": schemas.of(annotation),
         "variadic": variadic,
+        "has_default": default is not inspect.Parameter.empty,
     }
     if default is not inspect.Parameter.empty:
         fits, value = _default(default)
@@ -194,15 +200,25 @@ def _typed(name: str, spec: MethodSpec, interface: str, kind: str, schemas: _Sch
     }
 
 
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s annotations, resolved: a callable object's are its ``__call__``'s. Annotations naming
+    what is not defined are used as written (``{}`` here), or not at all."""
+    for target in (fn, getattr(fn, "__call__", None)):  # noqa: B004 - a callable object's method
+        if target is None:
+            continue
+        try:
+            return typing.get_type_hints(target)
+        except Exception:
+            continue
+    return {}
+
+
 def _plain(name: str, fn: Callable[..., Any], kind: str, schemas: _Schemas) -> dict[str, Any]:
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # a builtin without a signature
         signature = inspect.Signature([inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL)])
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # annotations naming what is not defined: use them as written, or not at all
-        hints = {}
+    hints = _hints(fn)
     params = []
     for parameter in signature.parameters.values():
         if parameter.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD):
@@ -227,25 +243,29 @@ def _plain(name: str, fn: Callable[..., Any], kind: str, schemas: _Schemas) -> d
 
 
 def describe(dispatcher: Dispatcher) -> dict[str, Any]:
-    """The answer to the describe request: every method ``dispatcher`` answers."""
+    """The answer to the describe request: every method ``dispatcher`` answers.
+
+    Raises:
+        DescribeFailed: a handler cannot be described (what describing it
+            raised is the ``__cause__``).
+    """
     schemas = _Schemas()
     methods: list[dict[str, Any]] = []
-    interfaces: dict[str, dict[str, Any]] = {}
+    # One entry per declaration and namespace it was registered under (twice under two).
+    interfaces: dict[tuple[type, str | None], dict[str, Any]] = {}
     for name, handler in sorted(dispatcher.handlers().items()):
         if name in (ext.HELLO_METHOD, ext.DESCRIBE_METHOD):
             continue
         kind = handler.kind.value
-        attached = getattr(handler.fn, METHOD_SPEC_ATTR, None)
         try:
+            attached = getattr(handler.fn, METHOD_SPEC_ATTR, None)
             if attached is not None:
-                spec, declaration = attached
-                interface = declaration.__name__
-                methods.append(_typed(name, spec, interface, kind, schemas))
-                entry = interfaces.get(interface)
+                spec, declaration, namespace = attached
+                methods.append(_typed(name, spec, declaration.__name__, kind, schemas))
+                entry = interfaces.get((declaration, namespace))
                 if entry is None:
-                    namespace = interface_specs(declaration)[0].namespace
-                    entry = interfaces[interface] = {
-                        "name": interface,
+                    entry = interfaces[declaration, namespace] = {
+                        "name": declaration.__name__,
                         "namespace": namespace,
                         "doc": _cut(inspect.cleandoc(vars(declaration).get("__doc__") or "")),
                         "methods": [],
@@ -253,23 +273,12 @@ def describe(dispatcher: Dispatcher) -> dict[str, Any]:
                 entry["methods"].append(name)
             else:
                 methods.append(_plain(name, handler.fn, kind, schemas))
-        except Exception:  # never let one odd handler spoil the answer
-            methods.append(_unknown(name, kind))
+        except Exception as exc:  # a partial answer would look whole: say which one, and why
+            raise DescribeFailed(f"method {name!r} cannot be described: {type(exc).__name__}: {exc}") from exc
     return {
         "protocol": ext.PROTOCOL_NAME,
         "version": ext.PROTOCOL_VERSION,
         "methods": methods,
         "interfaces": list(interfaces.values()),
         "components": schemas.components,
-    }
-
-
-def _unknown(name: str, kind: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "interface": None,
-        "doc": "",
-        "params": [{"name": "args", "annotation": "Any", "schema": {}, "variadic": True}],
-        "result": {"annotation": "Any", "schema": {}},
-        "kind": kind,
     }

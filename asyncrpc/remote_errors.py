@@ -33,6 +33,7 @@ from typing import Any, Final, Literal, TypeAlias
 from asyncrpc.errors import (
     CallCancelled,
     DeadlineExceeded,
+    DescribeFailed,
     InvalidArguments,
     MessageTooLarge,
     MethodNotFound,
@@ -83,6 +84,7 @@ ERROR_TYPES: Final[dict[str, type[RPCError]]] = {
     "CallCancelled": CallCancelled,
     "DeadlineExceeded": DeadlineExceeded,
     "MessageTooLarge": MessageTooLarge,
+    "DescribeFailed": DescribeFailed,
 }
 """Remote type names that become a specific local class; :func:`register_error_type` adds to it.
 
@@ -97,7 +99,7 @@ _NEOVIM_TYPES: Final = {0: "Exception", 1: "Validation"}
 _TYPED_MESSAGE: Final = re.compile(
     r"(?P<type>[A-Za-z_][\w.]*"
     r"(?:Error|Exception|NotFound|Cancelled|Aborted|Exceeded|Warning|Exit|Interrupt)"
-    r"|InvalidArguments)"
+    r"|InvalidArguments|DescribeFailed)"
     r"(?:\[(?P<code>-?\d{1,19})\])?: (?P<message>.*)",
     re.DOTALL,
 )

@@ -26,7 +26,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["StubgenError", "from_description", "from_neovim", "neovim_type", "python_name"]
+__all__ = [
+    "StubgenError",
+    "from_description",
+    "from_neovim",
+    "neovim_type",
+    "python_name",
+    "schema_annotation",
+]
 
 LINE_LENGTH: Final = 110
 INDENT: Final = "    "
@@ -392,6 +399,16 @@ class _Schemas:
         return None
 
 
+def schema_annotation(schema: Any, components: Iterable[str] = ()) -> str:
+    """A JSON Schema of the describe request's answer as the annotation stubgen writes for it.
+
+    ``list[Box] | None`` for ``{"anyOf": [{"type": "array", "items": {"$ref":
+    "#/$defs/Box"}}, {"type": "null"}]}``; ``components`` are the names a
+    ``$ref`` may name (a reference to any other is ``Any``).
+    """
+    return _Schemas(_Module(), {name: name for name in components}).annotation(schema)
+
+
 def _hashable(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
 
@@ -513,10 +530,15 @@ def _method_source(method: _Method, schemas: _Schemas) -> list[str]:
             variadic = f"*{name}: {annotation}"
             continue
         parameters.append(f"{name}: {annotation}")
-        defaults.append(
-            schemas.default(param.get("schema"), param["default"]) if "default" in param else None
-        )
-    # A default that cannot be written leaves it, and those before it, without one.
+        has_default = param.get("has_default", "default" in param)  # older answers: only "default"
+        written_default = None
+        if "default" in param:
+            written_default = schemas.default(param.get("schema"), param["default"])
+        # One that cannot be written as a plain value (or that msgpack could not carry): the
+        # server's to fill, if the call leaves it out.
+        defaults.append((written_default if written_default is not None else "...") if has_default else None)
+    # A parameter without a default after one with (not a Python signature) leaves those before it
+    # without one.
     written = list(defaults)
     for index in range(len(written) - 1, -1, -1):
         if written[index] is None:

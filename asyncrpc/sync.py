@@ -250,9 +250,13 @@ class SyncClient:
 
         return self._portal.call(run)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, *, timeout: float | None = None) -> dict[str, Any]:
         """:meth:`asyncrpc.Client.describe`, blocking."""
-        return self._portal.call(self._client.describe)
+
+        async def run() -> dict[str, Any]:
+            return await self._client.describe(timeout=timeout)
+
+        return self._portal.call(run)
 
     def notify(self, method: str, *args: Any) -> None:
         """Send a notification."""

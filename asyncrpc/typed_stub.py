@@ -42,9 +42,13 @@ def _params(spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     """The remote arguments for a Python call of ``spec``: positional, in msgpack values."""
     if kwargs or len(args) < spec.required:
         bound = spec.signature.bind(None, *args, **kwargs)  # raises TypeError as Python would
+        given = set(bound.arguments)
         bound.apply_defaults()
         arguments = bound.arguments
         values = [arguments[parameter.name] for parameter in spec.parameters]
+        cut = _servers_defaults(spec, given)
+        if cut is not None:
+            del values[cut:]
         if spec.variadic is not None:
             values.extend(arguments.get(spec.variadic.name, ()))
     else:
@@ -57,6 +61,31 @@ def _params(spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         if parameter is not None and parameter.to_wire is not None:
             values[index] = parameter.to_wire(value)
     return values
+
+
+def _servers_defaults(spec: MethodSpec, given: set[str]) -> int | None:
+    """Where the arguments end when a parameter left out has the default ``...``: stubgen's for a
+    default the server's description could not carry, which only the server can fill in.
+
+    Arguments are positional, so that one and every one after it are left out; ``None`` when
+    no such parameter is left out.
+
+    Raises:
+        TypeError: an argument after that parameter is given.
+    """
+    parameters = spec.parameters
+    for index, parameter in enumerate(parameters):
+        if parameter.default is Ellipsis and parameter.name not in given:
+            later = [p.name for p in parameters[index + 1 :] if p.name in given]
+            if spec.variadic is not None and spec.variadic.name in given:
+                later.append(f"*{spec.variadic.name}")
+            if later:
+                raise TypeError(
+                    f"{spec.name}() needs argument {parameter.name!r} when {later[0]!r} is given: "
+                    "its default is the server's, and remote arguments are positional"
+                )
+            return index
+    return None
 
 
 def _result_check(spec: MethodSpec) -> Callable[[Any], Any]:

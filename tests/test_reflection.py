@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import datetime
 import enum
+import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 import asyncrpc
 from asyncrpc import reflection
 from asyncrpc.dispatch import Dispatcher
+from asyncrpc.remote_errors import error_from_wire
 from asyncrpc.wire.extensions import DESCRIBE_METHOD
 from tests.cli_helpers import cli
 from tests.nvim_fixture import start_nvim, stop_nvim
@@ -104,12 +106,19 @@ async def test_the_answer_describes_every_method(server: asyncrpc.Server) -> Non
         "interface": "Store",
         "doc": "The area of a box.",
         "params": [
-            {"name": "box", "annotation": "Box", "schema": {"$ref": "#/$defs/Box"}, "variadic": False},
+            {
+                "name": "box",
+                "annotation": "Box",
+                "schema": {"$ref": "#/$defs/Box"},
+                "variadic": False,
+                "has_default": False,
+            },
             {
                 "name": "unit",
                 "annotation": "Unit",
                 "schema": {"$ref": "#/$defs/Unit"},
                 "variadic": False,
+                "has_default": True,
                 "default": "cm",
             },
         ],
@@ -117,12 +126,25 @@ async def test_the_answer_describes_every_method(server: asyncrpc.Server) -> Non
         "kind": "task",
     }
     assert by_name["store.shelve"]["params"] == [
-        {"name": "boxes", "annotation": "Box", "schema": {"$ref": "#/$defs/Box"}, "variadic": True}
+        {
+            "name": "boxes",
+            "annotation": "Box",
+            "schema": {"$ref": "#/$defs/Box"},
+            "variadic": True,
+            "has_default": False,
+        }
     ]
     assert by_name["store.shelve"]["result"] == {"annotation": "Shelf", "schema": {"$ref": "#/$defs/Shelf"}}
     assert by_name["untyped"]["params"] == [
-        {"name": "a", "annotation": "Any", "schema": {}, "variadic": False},
-        {"name": "b", "annotation": "Any", "schema": {}, "variadic": False, "default": 2},
+        {"name": "a", "annotation": "Any", "schema": {}, "variadic": False, "has_default": False},
+        {
+            "name": "b",
+            "annotation": "Any",
+            "schema": {},
+            "variadic": False,
+            "has_default": True,
+            "default": 2,
+        },
     ]
     assert by_name["untyped"]["doc"] == "No annotations at all."
     assert by_name["untyped"]["kind"] == "inline"
@@ -180,6 +202,28 @@ async def test_a_handler_of_that_name_answers_instead(server: asyncrpc.Server) -
         assert await client.call(DESCRIBE_METHOD, timeout=BOUND) == "mine"
 
 
+async def test_describe_takes_a_deadline() -> None:
+    async def never() -> None:
+        await asyncio.Event().wait()
+
+    server = asyncrpc.Server()
+    server.register_function(never, name=DESCRIBE_METHOD)  # a server that does not answer it
+
+    def use() -> None:
+        with (
+            asyncrpc.sync.connect("127.0.0.1", server.port) as client,
+            pytest.raises(asyncrpc.DeadlineExceeded),
+        ):
+            client.describe(timeout=0.05)
+
+    async with server:
+        await server.start("127.0.0.1", 0)
+        async with asyncrpc.connect("127.0.0.1", server.port) as client:
+            with pytest.raises(asyncrpc.DeadlineExceeded):
+                await asyncio.wait_for(client.describe(timeout=0.05), BOUND)
+        await asyncio.wait_for(asyncio.to_thread(use), BOUND)
+
+
 async def test_an_answer_larger_than_the_client_accepts_is_message_too_large() -> None:
     server = asyncrpc.Server()
     for index in range(40):
@@ -222,6 +266,152 @@ def test_the_blocking_client_describes_too() -> None:
     assert asyncio.run(run()) == ["store.area", "store.shelve"]
 
 
+_ANYWHERE: Any = object()  # a default msgpack cannot carry
+
+
+def find(key: str, where: Any = _ANYWHERE, limit: int = 10) -> str:
+    """Look ``key`` up."""
+    return key
+
+
+async def test_a_default_msgpack_cannot_carry_is_still_a_default() -> None:
+    server = asyncrpc.Server()
+    server.register_function(find)
+    async with server:
+        await server.start("127.0.0.1", 0)
+        [method] = (await describe(server))["methods"]
+    assert method["params"] == [
+        {
+            "name": "key",
+            "annotation": "str",
+            "schema": {"type": "string"},
+            "variadic": False,
+            "has_default": False,
+        },
+        {"name": "where", "annotation": "Any", "schema": {}, "variadic": False, "has_default": True},
+        {
+            "name": "limit",
+            "annotation": "int",
+            "schema": {"type": "integer"},
+            "variadic": False,
+            "has_default": True,
+            "default": 10,
+        },
+    ]
+
+
+class Adder:
+    """Adds."""
+
+    def __call__(self, a: int, box: Box) -> list[float]:
+        return [a + box.width]
+
+
+async def test_a_callable_object_is_described_from_its_call_method() -> None:
+    server = asyncrpc.Server()
+    server.register_function(Adder(), name="add")
+    async with server:
+        await server.start("127.0.0.1", 0)
+        answer = await describe(server)
+    [method] = answer["methods"]
+    assert [(p["name"], p["annotation"], p["schema"]) for p in method["params"]] == [
+        ("a", "int", {"type": "integer"}),
+        ("box", "Box", {"$ref": "#/$defs/Box"}),
+    ]
+    assert method["result"] == {
+        "annotation": "list[float]",
+        "schema": {"type": "array", "items": {"type": "number"}},
+    }
+    assert method["doc"] == "Adds."
+    assert set(answer["components"]) == {"Box"}
+
+
+class BrokenSignature:
+    """A handler whose signature raises: it cannot be described."""
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        raise RuntimeError("no signature today")
+
+    def __call__(self, *args: Any) -> str:
+        return "called"
+
+
+@pytest.fixture
+async def broken_server() -> AsyncIterator[asyncrpc.Server]:
+    server = asyncrpc.Server()
+    server.register(StoreService())
+    server.register_function(BrokenSignature(), name="broken")
+    async with server:
+        await server.start("127.0.0.1", 0)
+        yield server
+
+
+async def test_a_method_that_cannot_be_described_fails_the_request(
+    broken_server: asyncrpc.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with asyncrpc.connect("127.0.0.1", broken_server.port) as client:
+        with pytest.raises(asyncrpc.DescribeFailed) as failed:
+            await asyncio.wait_for(client.describe(), BOUND)
+        # The connection goes on; the method itself still answers.
+        assert await client.call("broken", timeout=BOUND) == "called"
+    assert failed.value.type == "DescribeFailed"
+    assert failed.value.message == "method 'broken' cannot be described: RuntimeError: no signature today"
+    assert isinstance(failed.value, asyncrpc.RemoteError)
+    assert "cannot answer asyncrpc.describe: method 'broken' cannot be described" in caplog.text
+
+
+async def test_a_plain_peer_gets_describe_failed_as_an_error(broken_server: asyncrpc.Server) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", broken_server.port)
+    try:
+        writer.write(msgpack.packb([0, 4, DESCRIBE_METHOD, []]))
+        unpacker = msgpack.Unpacker(raw=False)
+        async with asyncio.timeout(BOUND):
+            while True:
+                unpacker.feed(await reader.read(65536))
+                replies = list(unpacker)
+                if replies:
+                    break
+    finally:
+        writer.close()
+    [(kind, msgid, error, answer)] = replies
+    assert (kind, msgid, answer) == (1, 4, None)
+    assert error == [
+        0,
+        "DescribeFailed: method 'broken' cannot be described: RuntimeError: no signature today",
+    ]
+    # ... which an asyncrpc client reads back as the class (a plain peer's "Type: message").
+    assert type(error_from_wire(error)) is asyncrpc.DescribeFailed
+
+
+async def test_describe_says_the_server_cannot_describe_itself(
+    capsys: Capture, broken_server: asyncrpc.Server
+) -> None:
+    address = f"127.0.0.1:{broken_server.port}"
+    for command in ("list", "describe"):
+        ran = await cli(capsys, command, address)
+        assert ran.status == 1
+        assert ran.error_line == (
+            f"error: {address} cannot describe its methods: "
+            "method 'broken' cannot be described: RuntimeError: no signature today"
+        )
+
+
+async def test_an_interface_reports_the_namespace_it_was_registered_under() -> None:
+    server = asyncrpc.Server()
+    server.register(StoreService())
+    server.register(StoreService(), namespace="v2")
+    server.register(StoreService(), namespace="")
+    async with server:
+        await server.start("127.0.0.1", 0)
+        answer = await describe(server)
+    assert [(i["name"], i["namespace"], i["methods"]) for i in answer["interfaces"]] == [
+        ("Store", None, ["area", "shelve"]),
+        ("Store", "store", ["store.area", "store.shelve"]),
+        ("Store", "v2", ["v2.area", "v2.shelve"]),
+    ]
+
+
 # -- the command line ------------------------------------------------------------------------
 
 
@@ -237,12 +427,13 @@ async def test_describe_prints_signature_doc_and_types(capsys: Capture, server: 
     assert ran.out.splitlines() == [
         "store.shelve(*boxes: Box) -> Shelf",
         "",
-        'Box = {"properties": {"height": {"type": "number"}, "width": {"type": "number"}}, '
-        '"required": ["width", "height"], "title": "Box", "type": "object"}',
+        "class Box:",
+        "    width: float",
+        "    height: float",
         "",
-        'Shelf = {"properties": {"boxes": {"items": {"$ref": "#/$defs/Box"}, "type": "array"}, '
-        '"label": {"default": "", "type": "string"}}, "required": ["boxes"], '
-        '"title": "Shelf", "type": "object"}',
+        "class Shelf:",
+        "    boxes: list[Box]",
+        "    label: str = ''",
     ]
 
 
@@ -253,6 +444,60 @@ async def test_describe_without_a_method_prints_them_all(capsys: Capture, server
         "slow_sum(values: list[int]) -> int\n\nstore.area(box: Box, unit: Unit = 'cm') -> float\n"
     )
     assert "    No annotations at all.\n" in ran.out
+
+
+async def test_describe_prints_a_default_it_cannot_show_as_dots(capsys: Capture) -> None:
+    server = asyncrpc.Server()
+    server.register_function(find)
+    async with server:
+        await server.start("127.0.0.1", 0)
+        ran = await cli(capsys, "describe", f"127.0.0.1:{server.port}", "find")
+    assert (ran.status, ran.err) == (0, "")
+    assert ran.out == "find(key: str, where: Any = ..., limit: int = 10) -> str\n    Look ``key`` up.\n"
+
+
+@dataclasses.dataclass
+class Reading:
+    """One reading.
+
+    Taken at ``when``.
+    """
+
+    when: datetime.datetime
+    unit: Unit
+    values: dict[str, list[float]]
+    note: str | None = None
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+def read(unit: Unit = Unit.CM) -> Reading | None: ...
+
+
+async def test_describe_prints_components_class_style(capsys: Capture) -> None:
+    server = asyncrpc.Server()
+    server.register_function(read)
+    async with server:
+        await server.start("127.0.0.1", 0)
+        ran = await cli(capsys, "describe", f"127.0.0.1:{server.port}", "read")
+    assert (ran.status, ran.err) == (0, "")
+    assert ran.out.splitlines() == [
+        "read(unit: Unit = 'cm') -> Reading | None",
+        "",
+        "class Unit(Enum):",
+        "    'cm'",
+        "    'in'",
+        "",
+        "class Reading:",
+        '    """One reading.',
+        "",
+        "    Taken at ``when``.",
+        '    """',
+        "    when: datetime.datetime",
+        "    unit: Unit",
+        "    values: dict[str, list[float]]",
+        "    note: str | None = None",
+        "    tags: list[str] = []",
+    ]
 
 
 async def test_describe_an_unknown_method(capsys: Capture, server: asyncrpc.Server) -> None:

@@ -860,3 +860,78 @@ def test_stubgen_page_shows_real_output() -> None:
     functions = blocks[1].split("    ...\n\n", 1)[1]
     for method in functions.split("\n\n"):
         assert method.strip("\n") in committed, method
+
+
+# -- defaults the description cannot carry ---------------------------------------------------
+
+_ANYWHERE: Any = object()  # a default msgpack cannot carry: only the server has it
+
+
+def find(key: str, where: Any = _ANYWHERE, limit: int = 10) -> str:
+    return f"{key} {'anywhere' if where is _ANYWHERE else where} {limit}"
+
+
+@pytest.mark.timeout(180)
+async def test_a_default_only_the_server_has_is_written_as_dots(
+    capsys: Capture, tmp_path: Path, generated_module: str
+) -> None:
+    server = asyncrpc.Server()
+    server.register_function(find)
+    await server.start("127.0.0.1", 0)
+    try:
+        output = tmp_path / "find_api.py"
+        ran = await cli(capsys, "stubgen", f"127.0.0.1:{server.port}", "-o", str(output))
+        assert (ran.status, ran.err) == (0, "")
+        source = output.read_text()
+        assert "    async def find(self, key: str, where: Any = ..., limit: int = 10) -> str: ...\n" in source
+        api = load(source, generated_module)
+        async with asyncio.timeout(10), asyncrpc.connect("127.0.0.1", server.port) as client:
+            service = client.stub(api.Service)
+            assert await service.find("k") == "k anywhere 10"
+            assert await service.find(key="k") == "k anywhere 10"  # left out: the server fills it in
+            assert await service.find("k", "here") == "k here 10"
+            assert await service.find("k", "here", limit=3) == "k here 3"
+            with pytest.raises(TypeError, match="needs argument 'where' when 'limit' is given"):
+                await service.find("k", limit=3)
+    finally:
+        await server.close()
+    usage = "\n\nasync def _use(client: asyncrpc.Client) -> None:\n"
+    usage += '    reveal_type(await client.stub(Service).find("k", None))\n'
+    stdout, stderr, status = await asyncio.to_thread(
+        mypy_api.run,
+        [
+            "--strict",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / "mypy-cache"),
+            "--no-error-summary",
+            "-c",
+            source + usage,
+        ],
+    )
+    assert (stderr, status) == ("", 0), stdout
+    assert [line.split("note: ", 1)[1] for line in stdout.splitlines()] == ['Revealed type is "str"']
+
+
+async def test_stubgen_reports_a_server_that_cannot_describe_itself(capsys: Capture) -> None:
+    class Broken:
+        @property
+        def __signature__(self) -> Any:
+            raise RuntimeError("no signature today")
+
+        def __call__(self) -> None: ...
+
+    server = asyncrpc.Server()
+    server.register_function(Broken(), name="broken")
+    await server.start("127.0.0.1", 0)
+    try:
+        address = f"127.0.0.1:{server.port}"
+        ran = await cli(capsys, "stubgen", address)
+    finally:
+        await server.close()
+    assert ran.status == ExitStatus.REMOTE_ERROR
+    assert ran.error_line == (
+        f"error: {address} cannot describe its API: "
+        "method 'broken' cannot be described: RuntimeError: no signature today"
+    )

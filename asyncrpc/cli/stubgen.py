@@ -3,8 +3,10 @@
 It asks the peer to describe itself: an asyncrpc server answers the describe
 request; a peer that does not know it (``MethodNotFound``, or any error a
 plain msgpack-rpc peer answers an unknown method with) is asked Neovim's
-``nvim_get_api_info`` instead. ``--neovim`` asks only the latter. The module
-is written by :mod:`asyncrpc.stubgen`; this is the I/O around it.
+``nvim_get_api_info`` instead. ``--neovim`` asks only the latter. An asyncrpc
+server that cannot describe one of its methods (``DescribeFailed``) is one
+error line, not asked again. The module is written by :mod:`asyncrpc.stubgen`;
+this is the I/O around it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from asyncrpc.cli.call import open_or_explain
 from asyncrpc.cli.errors import CommandError, ExitStatus, reason
 from asyncrpc.client import Client
 from asyncrpc.connector import Connector
-from asyncrpc.errors import ConnectionLost, DeadlineExceeded, RemoteError, RPCError
+from asyncrpc.errors import ConnectionLost, DeadlineExceeded, DescribeFailed, RemoteError, RPCError
 from asyncrpc.runner import run
 from asyncrpc.stubgen import StubgenError, from_description, from_neovim
 from asyncrpc.wire import extensions
@@ -52,6 +54,10 @@ async def _generate(args: argparse.Namespace, connector: Connector) -> str:
                 )
             try:
                 description = await _ask(client, DESCRIBE_METHOD, args.timeout, address)
+            except DescribeFailed as exc:  # an asyncrpc server, that cannot describe itself
+                raise CommandError(
+                    f"{address} cannot describe its API: {exc.message}", ExitStatus.REMOTE_ERROR
+                ) from None
             except RemoteError as first:
                 try:
                     api_info = await _ask(client, NEOVIM_METHOD, args.timeout, address)
