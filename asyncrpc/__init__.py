@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from asyncrpc.handle import AsyncCall
     from asyncrpc.interface import Interface
     from asyncrpc.options import ConnectOptions
+    from asyncrpc.reconnect import ClientState, Reconnect
     from asyncrpc.remote_errors import register_error_type
     from asyncrpc.runner import run
     from asyncrpc.server import Server
@@ -61,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "CallPending": "asyncrpc.errors",
     "CallStatus": "asyncrpc.status",
     "Client": "asyncrpc.client",
+    "ClientState": "asyncrpc.reconnect",
     "CompletionToken": "asyncrpc.server_call",
     "ConnectOptions": "asyncrpc.options",
     "Connection": "asyncrpc.connection",
@@ -79,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "MethodNotFound": "asyncrpc.errors",
     "ProtocolError": "asyncrpc.errors",
     "RPCError": "asyncrpc.errors",
+    "Reconnect": "asyncrpc.reconnect",
     "RemoteError": "asyncrpc.errors",
     "Server": "asyncrpc.server",
     "ServerCall": "asyncrpc.server_call",
@@ -104,6 +107,7 @@ __all__ = [
     "CallPending",
     "CallStatus",
     "Client",
+    "ClientState",
     "CompletionToken",
     "ConnectOptions",
     "Connection",
@@ -122,6 +126,7 @@ __all__ = [
     "MethodNotFound",
     "ProtocolError",
     "RPCError",
+    "Reconnect",
     "RemoteError",
     "Server",
     "ServerCall",

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from asyncrpc.handle import AsyncCall
+from asyncrpc.errors import ConnectionLost
+from asyncrpc.handle import AsyncCall, OutgoingCalls, WaitingCalls
 from asyncrpc.notify.base import Notifier
+from asyncrpc.reconnect import ClientState, Reconnector
 
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
@@ -30,11 +32,20 @@ class Client:
     :mod:`asyncrpc.sync`. ``async with`` closes it on the way out.
     """
 
-    __slots__ = ("_calls", "_connection")
+    __slots__ = ("_calls", "_connection", "_reconnector")
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, reconnector: Reconnector | None = None) -> None:
         self._connection = connection
-        self._calls = connection.outgoing
+        # Where calls go: the connection's table, or (reconnecting) the waiting one.
+        self._calls: OutgoingCalls | WaitingCalls = connection.outgoing
+        self._reconnector = reconnector
+        if reconnector is not None:
+            reconnector.attach(connection, self._switch)
+
+    def _switch(self, connection: Connection, calls: OutgoingCalls | WaitingCalls) -> None:
+        # The reconnector's hook: a new connection is up, or none is.
+        self._connection = connection
+        self._calls = calls
 
     @property
     def connection(self) -> Connection:
@@ -49,8 +60,30 @@ class Client:
 
     @property
     def is_open(self) -> bool:
-        """True while calls can be made on the connection."""
+        """True while calls can be made (with ``reconnect=``, also while reconnecting:
+        the calls then wait for the connection)."""
+        if self._reconnector is not None:
+            return self._reconnector.state is not ClientState.CLOSED
         return self._connection.accepting_calls
+
+    @property
+    def state(self) -> ClientState:
+        """``CONNECTED``, ``CONNECTING`` (only with ``reconnect=``: the connection
+        dropped and is being made again) or ``CLOSED``."""
+        if self._reconnector is not None:
+            return self._reconnector.state
+        return ClientState.CONNECTED if self._connection.accepting_calls else ClientState.CLOSED
+
+    async def wait_connected(self) -> None:
+        """Return once the client is connected (at once if it is).
+
+        Raises:
+            ConnectionLost: the client closed, or gave up reconnecting, first.
+        """
+        if self._reconnector is not None:
+            await self._reconnector.wait_connected()
+        elif not self._connection.accepting_calls:
+            raise ConnectionLost(f"cannot wait for the connection: {self._connection.closed_reason}")
 
     def call(
         self,
@@ -141,11 +174,16 @@ class Client:
 
     def register(self, obj: object, namespace: str | None = None) -> list[str]:
         """Let the peer call ``obj``'s public methods, on this connection only."""
+        if self._reconnector is not None:  # kept for every connection to come
+            return self._reconnector.dispatcher.register(obj, namespace)
         return self._connection.incoming.register(obj, namespace)
 
     def register_function(self, fn: Callable[..., Any], name: str | None = None) -> None:
         """Let the peer call ``fn`` as ``name`` (Neovim's ``rpcrequest``/``rpcnotify``), on this
         connection only."""
+        if self._reconnector is not None:
+            self._reconnector.dispatcher.register_function(fn, name)
+            return
         self._connection.incoming.register_function(fn, name)
 
     async def close(self) -> None:
@@ -157,8 +195,13 @@ class Client:
         has not taken by then is dropped and the socket aborted, so this
         returns within ``close_timeout`` whatever the peer does. Calls still
         pending then fail with :class:`~asyncrpc.ConnectionLost`, whose
-        message says whether bytes were dropped.
+        message says whether bytes were dropped. With ``reconnect=``, it also
+        stops reconnecting, and calls waiting for a connection fail with
+        ``ConnectionLost``.
         """
+        if self._reconnector is not None:
+            await self._reconnector.close()
+            return
         self._connection.close()
         await self._connection.wait_closed()
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Generator
+from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any
 
 from asyncrpc.client import Client
 from asyncrpc.connection import Connection
+from asyncrpc.dispatch import Dispatcher
 from asyncrpc.errors import ConnectionLost, ProtocolError
 from asyncrpc.options import (
     DEFAULT_CLOSE_TIMEOUT,
@@ -19,12 +20,16 @@ from asyncrpc.options import (
     DEFAULT_MAX_PENDING,
     ConnectOptions,
 )
+from asyncrpc.reconnect import Reconnect, Reconnector
 from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Connector", "connect", "open_client"]
 
 logger = logging.getLogger("asyncrpc")
+
+#: What a connection calls when its socket is gone.
+OnLost = Callable[[Connection, list[asyncio.Task[None]]], object]
 
 
 class Connector:
@@ -80,6 +85,7 @@ def connect(
     plain_errors: PlainErrors = "neovim",
     raw_strings: bool = False,
     keepalive: float | None = None,
+    reconnect: Reconnect | None = None,
 ) -> Connector:
     """Connect to a msgpack-rpc peer over TCP (``host``, ``port``) or a Unix socket (``path``).
 
@@ -105,6 +111,8 @@ def connect(
             their strs arrive as ``bytes``; bytes and str go out as str. No hello is sent.
         keepalive: seconds of silence before a ping; a ping unanswered as long
             again ends the connection (see :mod:`asyncrpc.keepalive`). Off by default.
+        reconnect: make the connection again each time it drops
+            (:class:`~asyncrpc.Reconnect`; see :mod:`asyncrpc.reconnect`). Off by default.
 
     Returns:
         A :class:`Connector`, to ``await`` or to use with ``async with``.
@@ -130,27 +138,45 @@ def connect(
             plain_errors=plain_errors,
             raw_strings=raw_strings,
             keepalive=keepalive,
+            reconnect=reconnect,
         )
     )
 
 
 async def open_client(options: ConnectOptions) -> Client:
     """Open a connection with ``options`` and return its client (what awaiting :func:`connect` does)."""
+    if options.reconnect is None:
+        return Client(await _bounded(options, _open(options)))
+    dispatcher = Dispatcher()
+
+    async def reopen(dispatcher: Dispatcher, on_lost: OnLost) -> Connection:
+        return await _bounded(options, _open(options, dispatcher=dispatcher, on_lost=on_lost))
+
+    reconnector = Reconnector(
+        options.reconnect, options.address, reopen, dispatcher, max_pending=options.max_pending
+    )
+    connection = await reopen(dispatcher, reconnector.on_lost)
+    return Client(connection, reconnector=reconnector)
+
+
+async def _bounded(options: ConnectOptions, opening: Coroutine[Any, Any, Connection]) -> Connection:
     if options.connect_timeout is None:
-        return await _open(options)
+        return await opening
     try:
         async with asyncio.timeout(options.connect_timeout):
-            return await _open(options)
+            return await opening
     except TimeoutError:
         raise TimeoutError(
             f"could not connect to {options.address} within {options.connect_timeout:g}s"
         ) from None
 
 
-async def _open(options: ConnectOptions) -> Client:
+async def _open(
+    options: ConnectOptions, *, dispatcher: Dispatcher | None = None, on_lost: OnLost | None = None
+) -> Connection:
     # An old-spec peer would read the hello's strs as bytes: it gets none.
     probe = options.extensions and not options.raw_strings
-    connection = await _dial(options, extensions=probe)
+    connection = await _dial(options, extensions=probe, dispatcher=dispatcher, on_lost=on_lost)
     if probe:
         try:
             await connection.negotiate(options.hello_timeout)
@@ -162,18 +188,21 @@ async def _open(options: ConnectOptions) -> Client:
             logger.info(
                 "asyncrpc: %s closed the connection over the hello; connecting without it", options.address
             )
-            connection = await _dial(options, extensions=False)
+            connection = await _dial(options, extensions=False, dispatcher=dispatcher, on_lost=on_lost)
         except BaseException:
             connection.abort()
             raise
-    return Client(connection)
+    return connection
 
 
-async def _dial(options: ConnectOptions, *, extensions: bool) -> Connection:
+async def _dial(
+    options: ConnectOptions, *, extensions: bool, dispatcher: Dispatcher | None, on_lost: OnLost | None
+) -> Connection:
     loop = asyncio.get_running_loop()
 
     def factory() -> Connection:
         return Connection(
+            dispatcher,
             limits=options.limits,
             max_pending=options.max_pending,
             max_inflight=options.max_inflight,
@@ -182,6 +211,7 @@ async def _dial(options: ConnectOptions, *, extensions: bool) -> Connection:
             plain_errors=options.plain_errors,
             raw_strings=options.raw_strings,
             keepalive=options.keepalive,
+            on_lost=on_lost,
         )
 
     host, port, path = options.host, options.port, options.path

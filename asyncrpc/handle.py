@@ -46,6 +46,7 @@ from asyncrpc.errors import (
     HandleInUseError,
     InvalidResult,
     MessageTooLarge,
+    RPCError,
     TooManyPendingCalls,
 )
 from asyncrpc.notify.base import Notifier
@@ -59,9 +60,10 @@ from asyncrpc.wire.events import MAX_MSGID
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
     from asyncrpc.server_call import ServerCall
+    from asyncrpc.wire.encoder import Encoder
     from asyncrpc.wire.events import Response, ResponseTooLarge, StrayResponse
 
-__all__ = ["TRANSITIONS", "AsyncCall", "OutgoingCalls"]
+__all__ = ["TRANSITIONS", "AsyncCall", "OutgoingCalls", "WaitingCalls"]
 
 logger = logging.getLogger("asyncrpc")
 
@@ -147,7 +149,7 @@ class AsyncCall(Generic[T]):
         self.method: str | None = None
         self._status = INITIALIZED
         self._future: asyncio.Future[T] | None = None
-        self._calls: OutgoingCalls | None = None  # while pending: the table it is in
+        self._calls: OutgoingCalls | WaitingCalls | None = None  # while pending: the table it is in
         self._msgid = -1
         self._result: Any = None  # a T once COMPLETE
         self._error: BaseException | None = None
@@ -173,7 +175,7 @@ class AsyncCall(Generic[T]):
     @classmethod
     def _started(
         cls,
-        calls: OutgoingCalls,
+        calls: OutgoingCalls | WaitingCalls,
         msgid: int,
         method: str,
         future: asyncio.Future[Any],
@@ -206,7 +208,7 @@ class AsyncCall(Generic[T]):
 
     def _start(
         self,
-        calls: OutgoingCalls,
+        calls: OutgoingCalls | WaitingCalls,
         msgid: int,
         method: str,
         future: asyncio.Future[Any],
@@ -291,8 +293,9 @@ class AsyncCall(Generic[T]):
 
     @property
     def msgid(self) -> int | None:
-        """The msgpack-rpc message id of the current call, or ``None`` before it starts."""
-        return None if self._status is INITIALIZED else self._msgid
+        """The msgpack-rpc message id of the current call, or ``None`` before it is sent."""
+        # A call waiting for a reconnect has no id on the wire yet (a local, negative one).
+        return None if self._status is INITIALIZED or self._msgid < 0 else self._msgid
 
     def status(self) -> CallStatus:
         """``PENDING``, ``COMPLETE``, ``FAILED`` or ``CANCELLED`` (``RpcAsyncGetCallStatus``).
@@ -582,6 +585,33 @@ class OutgoingCalls:
             msgid = (msgid + 1) & MAX_MSGID
         return msgid
 
+    def adopt(self, call: AsyncCall[Any], method: str, params: tuple[Any, ...] | list[Any]) -> None:
+        """Send a call that waited for this connection (a reconnect): it is pending
+        already, its deadline timer running; the peer gets what is left of it."""
+        timeout: float | None = None
+        if call._timer is not None:
+            timeout = max(call._timer.when() - self._loop.time(), 0.0)
+        pending = self._pending
+        msgid = self._next_msgid
+        if msgid in pending or msgid in self._abandoned:
+            msgid = self._free_msgid(msgid)
+        negotiated = self._connection.negotiated
+        try:
+            if timeout is not None and negotiated.deadline:
+                data = self._encoder.request(msgid, method, params, {ext.EXT_TIMEOUT: timeout})
+            else:
+                data = self._encoder.request(msgid, method, params)
+            if len(data) > negotiated.max_message_size:
+                raise self._too_large(f"call {method!r}", len(data))
+        except RPCError as exc:  # the new peer accepts less than the last one did
+            call._fail(exc)
+            return
+        self._next_msgid = (msgid + 1) & MAX_MSGID
+        call._calls = self
+        call._msgid = msgid
+        pending[msgid] = call
+        self._connection.send(data)
+
     def notify(self, method: str, params: tuple[Any, ...] | list[Any]) -> None:
         """Send a notification (no reply, no handle)."""
         connection = self._connection
@@ -670,6 +700,117 @@ class OutgoingCalls:
         pending, self._pending = self._pending, {}
         self._abandoned.clear()
         for call in pending.values():
+            error = ConnectionLost(reason)
+            error.__cause__ = cause
+            call._fail(error)
+
+
+class WaitingCalls:
+    """Calls made while a reconnecting client has no connection: pending, not sent.
+
+    What a :class:`~asyncrpc.Client` made with ``reconnect=`` calls through
+    between two connections. Each call is a pending handle from the start,
+    its deadline timer running; it waits, in order, until the next
+    connection takes it (:meth:`take`, then ``OutgoingCalls.adopt``), its
+    deadline passes, it is cancelled, or the client gives up
+    (:meth:`fail_all`). Its id is local (negative) until it is sent.
+    """
+
+    __slots__ = ("_encoder", "_loop", "_max_pending", "_next_id", "_reason", "_thread", "_waiting")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        thread: int,
+        *,
+        max_pending: int,
+        encoder: Encoder,
+        reason: str,
+    ) -> None:
+        self._loop = loop
+        self._thread = thread
+        self._max_pending = max_pending
+        self._encoder = encoder  # to refuse, at the call site, what could never be sent
+        self._reason = reason  # why there is no connection, for notify()
+        self._next_id = -1
+        self._waiting: dict[int, tuple[AsyncCall[Any], str, tuple[Any, ...] | list[Any]]] = {}
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop every call belongs to."""
+        return self._loop
+
+    def __len__(self) -> int:
+        """Calls waiting for the connection."""
+        return len(self._waiting)
+
+    def call(
+        self,
+        method: str,
+        params: tuple[Any, ...] | list[Any],
+        notify: Notifier | None = None,
+        timeout: float | None = None,
+        handle: AsyncCall[Any] | None = None,
+        *,
+        convert: Callable[[Any], Any] | None = None,
+    ) -> AsyncCall[Any]:
+        """:meth:`OutgoingCalls.call`, for later: the same checks, the handle pending at once."""
+        loop = self._loop
+        if thread_ident() != self._thread or not loop.is_running():
+            raise OutgoingCalls._wrong_caller("client.call()")
+        if handle is not None:
+            OutgoingCalls._check_handle(handle, notify)
+        elif notify is not None and not isinstance(notify, Notifier):
+            raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if len(self._waiting) >= self._max_pending:
+            raise TooManyPendingCalls(f"{len(self._waiting)} calls wait for the connection (max_pending)")
+        self._encoder.request(0, method, params)  # EncodeError now, not when sent
+        if HandlerDeadlines.seen:
+            served = CURRENT_CALL.get(None)
+            if served is not None and served.deadline is not None:
+                timeout = _within(timeout, served)
+        local = self._next_id
+        self._next_id = local - 1
+        if handle is None:
+            call = AsyncCall._started(
+                self, local, method, loop.create_future(), notify=notify, convert=convert
+            )
+        else:
+            if notify is not None:
+                handle._notify = notify
+            handle._start(self, local, method, loop.create_future(), convert)
+            call = handle
+        if timeout is not None:
+            call._timer = loop.call_later(timeout, call._expire)
+        self._waiting[local] = (call, method, params)
+        return call
+
+    def notify(self, method: str, params: tuple[Any, ...] | list[Any]) -> None:
+        """Refused: a notification has no handle to wait with."""
+        raise ConnectionLost(f"cannot notify {method!r}: {self._reason}")
+
+    def abandon(self, msgid: int, *, deadline: bool, told: bool = False) -> None:
+        """A waiting call ended here (deadline, abortive cancel): it is never sent."""
+        self._waiting.pop(msgid, None)
+
+    def request_cancel(self, msgid: int) -> None:
+        """A non-abortive cancel of a call nobody has seen: it is cancelled at once."""
+        entry = self._waiting.pop(msgid, None)
+        if entry is not None:
+            call = entry[0]
+            call._fail(CallCancelled(f"call {call.method!r} cancelled before it was sent"), cancelled=True)
+
+    def take(self) -> list[tuple[AsyncCall[Any], str, tuple[Any, ...] | list[Any]]]:
+        """Every call still waiting, oldest first, for the new connection to send."""
+        waiting = list(self._waiting.values())
+        self._waiting.clear()
+        return waiting
+
+    def fail_all(self, reason: str, cause: BaseException | None) -> None:
+        """No connection will come: every waiting call fails with ``ConnectionLost(reason)``."""
+        for call, _, _ in self.take():
             error = ConnectionLost(reason)
             error.__cause__ = cause
             call._fail(error)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from asyncrpc.reconnect import Reconnect
 from asyncrpc.remote_errors import PlainErrors, check_plain_errors
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
@@ -138,13 +139,18 @@ class ConnectOptions:
             sent; a ping unanswered for as long again ends the connection
             (pending calls fail with ``ConnectionLost``). Default ``None``:
             no pings. See :mod:`asyncrpc.keepalive`.
+        reconnect: make the connection again, with backoff, each time it
+            drops (:class:`~asyncrpc.Reconnect`); calls made meanwhile wait
+            for it. Default ``None``: a dropped client stays closed. See
+            :mod:`asyncrpc.reconnect`.
 
     Raises:
         ValueError: a missing or contradictory address, or an option out of
             range (a port outside 1-65535, a count below 1, a timeout that is
             not a positive finite number).
-        TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or
-            ``extensions`` is not a bool.
+        TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`,
+            ``extensions`` is not a bool, or ``reconnect`` not a
+            :class:`~asyncrpc.Reconnect`.
     """
 
     host: str | None = None
@@ -160,6 +166,7 @@ class ConnectOptions:
     plain_errors: PlainErrors = "neovim"
     raw_strings: bool = False
     keepalive: float | None = None
+    reconnect: Reconnect | None = None
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -183,6 +190,10 @@ class ConnectOptions:
             raw_strings=self.raw_strings,
             keepalive=self.keepalive,
         )
+        if self.reconnect is not None and not isinstance(self.reconnect, Reconnect):
+            raise TypeError(
+                f"reconnect must be an asyncrpc.Reconnect or None, not {type(self.reconnect).__name__}"
+            )
         _check_seconds("connect_timeout", self.connect_timeout, optional=True)
         _check_seconds("hello_timeout", self.hello_timeout, optional=False)
         _check_seconds("close_timeout", self.close_timeout, optional=False)

@@ -42,6 +42,7 @@ from asyncrpc.options import (
     DEFAULT_MAX_PENDING,
     ConnectOptions,
 )
+from asyncrpc.reconnect import Reconnect
 from asyncrpc.remote_errors import PlainErrors
 from asyncrpc.runner import has_uvloop
 from asyncrpc.status import AsyncEvent, CallStatus
@@ -298,6 +299,7 @@ def connect(
     plain_errors: PlainErrors = "neovim",
     raw_strings: bool = False,
     keepalive: float | None = None,
+    reconnect: Reconnect | None = None,
     use_uvloop: bool = True,
 ) -> Iterator[SyncClient]:
     """Connect from plain threaded code: ``with asyncrpc.sync.connect(host, port) as c:``.
@@ -328,6 +330,7 @@ def connect(
         plain_errors=plain_errors,
         raw_strings=raw_strings,
         keepalive=keepalive,
+        reconnect=reconnect,
     )
     backend_options = {"use_uvloop": use_uvloop and has_uvloop()}
     with start_blocking_portal(backend="asyncio", backend_options=backend_options) as portal:
