@@ -21,7 +21,7 @@ __all__ = ["Encoder"]
 class Encoder:
     """Turns messages into bytes. Values msgpack cannot encode raise :class:`EncodeError`."""
 
-    __slots__ = ("_pack",)
+    __slots__ = ("_pack", "_pack_escaped")
 
     def __init__(self, *, raw_strings: bool = False) -> None:
         # raw_strings: bytes go out as msgpack str too (the old spec has no bin),
@@ -31,12 +31,23 @@ class Encoder:
         # datetime=True: an aware datetime goes out as a msgpack timestamp, as
         # the decoder gives timestamps back (a naive one cannot say when it is).
         self._pack: Callable[[object], bytes] = msgpack.Packer(
+            use_bin_type=not raw_strings, datetime=True
+        ).pack
+        # msgpack encodes every str through an extra copy once unicode_errors
+        # is set, so a second packer has it, for the messages the first refuses.
+        self._pack_escaped: Callable[[object], bytes] = msgpack.Packer(
             use_bin_type=not raw_strings, unicode_errors="surrogateescape", datetime=True
         ).pack
 
     def _encode(self, message: list[Any]) -> bytes:
         try:
             return self._pack(message)
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: a str decoded from bytes that were not UTF-8
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
+        try:
+            return self._pack_escaped(message)
         except (TypeError, ValueError, OverflowError) as exc:
             raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
 
@@ -52,15 +63,15 @@ class Encoder:
             return self._encode([REQUEST, msgid, method, params, extension])
         try:  # _encode() inlined: one request per call
             return self._pack([REQUEST, msgid, method, params])
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
+        except (TypeError, ValueError, OverflowError):
+            return self._encode([REQUEST, msgid, method, params])  # a surrogate, or the error
 
     def response(self, msgid: int, error: Any, result: Any) -> bytes:
         """``[1, msgid, error, result]``."""
         try:  # _encode() inlined: one response per call
             return self._pack([RESPONSE, msgid, error, result])
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
+        except (TypeError, ValueError, OverflowError):
+            return self._encode([RESPONSE, msgid, error, result])  # a surrogate, or the error
 
     def notification(self, method: str, params: list[Any] | tuple[Any, ...]) -> bytes:
         """``[2, method, params]``."""

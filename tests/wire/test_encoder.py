@@ -100,3 +100,24 @@ def test_encoder_still_works_after_an_encode_error() -> None:
     with pytest.raises(EncodeError):
         encoder.request(1, "m", [object()])
     assert unpack(encoder.request(2, "m", [1])) == [0, 2, "m", [1]]
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda e, v: e.request(1, "m", [v]),
+        lambda e, v: e.request(1, "m", [v], {"timeout": 1.0}),
+        lambda e, v: e.response(1, None, v),
+        lambda e, v: e.notification("m", [v]),
+    ],
+    ids=["request", "request+extension", "response", "notification"],
+)
+def test_strs_kept_from_bytes_that_were_not_utf8_go_back_as_those_bytes(encode: Any) -> None:
+    """Every kind of message: a str holding escaped bytes (what the decoder makes of
+    non-UTF-8 text) is written as the original bytes; plain strs take the quick path."""
+    encoder = Encoder()
+    sent = encode(encoder, "caf\udce9")
+    assert b"\xa4caf\xe9" in sent
+    assert msgpack.unpackb(sent, raw=True) == msgpack.unpackb(encode(encoder, b"caf\xe9"), raw=True)
+    with pytest.raises(EncodeError):
+        encode(encoder, "\ud800")  # a lone surrogate that stands for no byte
