@@ -1,7 +1,8 @@
 """Behaviour 3: each finished call delivers exactly one notification, in its mode, whatever the outcome.
 
 Every mode (and the variants that take another loop or thread) is crossed
-with every way a call can end. After the first delivery, the test waits until
+with every way a call can end, including the ways of a reconnecting client's
+call made while it has no connection. After the first delivery, the test waits until
 anything that could cause a second one has happened (the server's late answer
 to a call already ended locally, a deadline timer, a second cancel), flushes
 the mode's own pipeline, and counts.
@@ -9,6 +10,7 @@ the mode's own pipeline, and counts.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,12 @@ import pytest
 import asyncrpc
 from asyncrpc import AsyncCall, CallStatus
 from asyncrpc.notify import Notifier
+from tests.faultproxy import FaultProxy
 from tests.notify import MODES, Setup, probe_setup, receiver
+from tests.services import BOUND
+
+#: A reconnect slow enough that a call made just after the drop waits for it.
+SLOW_RECONNECT = asyncrpc.Reconnect(initial=0.3, maximum=0.3, jitter=0.0)
 
 
 @dataclass
@@ -115,6 +122,53 @@ async def _cancel_after_completion(setup: Setup, mode: Notifier) -> Ended:
     return Ended(call, CallStatus.COMPLETE, None, result=42, after_delivery=after_delivery)
 
 
+async def _waiting(setup: Setup) -> tuple[asyncrpc.Client, FaultProxy]:
+    """A reconnecting client whose connection just dropped: it will be back in 0.3 s."""
+    proxy = FaultProxy("127.0.0.1", setup.server.port)
+    await proxy.start()
+    client = await asyncrpc.connect("127.0.0.1", proxy.port, reconnect=SLOW_RECONNECT)
+    proxy.cut()
+    async with asyncio.timeout(BOUND):
+        while client.state is not asyncrpc.ClientState.CONNECTING:  # noqa: ASYNC110 - seen by the loop
+            await asyncio.sleep(0.001)
+    return client, proxy
+
+
+def _closer(client: asyncrpc.Client, proxy: FaultProxy) -> Callable[[], Awaitable[None]]:
+    async def settle() -> None:
+        await client.close()
+        await proxy.close()
+
+    return settle
+
+
+async def _waited_for_the_reconnect(setup: Setup, mode: Notifier) -> Ended:
+    client, proxy = await _waiting(setup)
+    call = client.call("probe.add", 2, 3, notify=mode)  # sent once the connection is back
+    return Ended(call, CallStatus.COMPLETE, None, result=5, settle=_closer(client, proxy))
+
+
+async def _deadline_while_waiting(setup: Setup, mode: Notifier) -> Ended:
+    client, proxy = await _waiting(setup)
+    call = client.call("probe.add", 2, 3, notify=mode, timeout=0.05)
+    return Ended(call, CallStatus.FAILED, asyncrpc.DeadlineExceeded, settle=_closer(client, proxy))
+
+
+async def _cancelled_while_waiting(setup: Setup, mode: Notifier) -> Ended:
+    client, proxy = await _waiting(setup)
+    call = client.call("probe.add", 2, 3, notify=mode)
+    assert call.cancel(abort=False) is True  # nobody has seen it: cancelled at once
+    assert call.cancel() is False
+    return Ended(call, CallStatus.CANCELLED, asyncrpc.CallCancelled, settle=_closer(client, proxy))
+
+
+async def _closed_while_waiting(setup: Setup, mode: Notifier) -> Ended:
+    client, proxy = await _waiting(setup)
+    call = client.call("probe.add", 2, 3, notify=mode)
+    await client.close()
+    return Ended(call, CallStatus.FAILED, asyncrpc.ConnectionLost, settle=_closer(client, proxy))
+
+
 OUTCOMES: dict[str, Callable[[Setup, Notifier], Awaitable[Ended]]] = {
     "result": _result,
     "remote-error": _remote_error,
@@ -125,6 +179,10 @@ OUTCOMES: dict[str, Callable[[Setup, Notifier], Awaitable[Ended]]] = {
     "connection-lost": _connection_lost,
     "client-closed": _client_closed,
     "cancel-after-completion": _cancel_after_completion,
+    "waited-for-the-reconnect": _waited_for_the_reconnect,
+    "deadline-while-waiting": _deadline_while_waiting,
+    "cancelled-while-waiting": _cancelled_while_waiting,
+    "closed-while-waiting": _closed_while_waiting,
 }
 
 
