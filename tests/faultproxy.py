@@ -503,7 +503,7 @@ class _Link:
         for pipe in self.pipes:
             pipe.flow._pipes.discard(pipe)
             pipe._wake.set()  # its task sees ``done`` and returns
-        self.proxy._links.discard(self)
+        self.proxy._link_done(self)
 
 
 class FaultProxy:
@@ -523,6 +523,7 @@ class FaultProxy:
         self._links: set[_Link] = set()
         self._ends: list[_End] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._link_waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
     def port(self) -> int:
@@ -534,6 +535,14 @@ class FaultProxy:
     def links(self) -> int:
         """Connections being proxied now."""
         return len(self._links)
+
+    async def wait_links(self, count: int) -> None:
+        """Return once exactly ``count`` connections are being proxied."""
+        if len(self._links) == count:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._link_waiters.append((count, future))
+        await future
 
     def flow(self, direction: Direction) -> Flow:
         """The :class:`Flow` of ``direction``."""
@@ -593,7 +602,23 @@ class FaultProxy:
         link = _Link(self)
         self._links.add(link)
         self._ends += [link.client, link.server]
+        self._links_changed()
         return link.client
+
+    def _link_done(self, link: _Link) -> None:
+        self._links.discard(link)
+        self._links_changed()
+
+    def _links_changed(self) -> None:
+        waiting = []
+        for count, future in self._link_waiters:
+            if future.done():
+                continue
+            if len(self._links) == count:
+                future.set_result(None)
+            else:
+                waiting.append((count, future))
+        self._link_waiters = waiting
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
