@@ -7,7 +7,11 @@ plain ``await``), three calls are in flight when the fault starts:
 
 * ``held``: pending on the server (its handler waits on a gate), no deadline;
 * ``timed``: pending on the server, with a deadline (``timeout=DEADLINE``);
-* ``late``: a quick call made the moment the fault starts, with a deadline.
+* ``late``: a quick call made the moment the fault starts, with a deadline;
+* ``polite``: pending on the server, cancelled non-abortively as the fault starts
+  (it completes when the server answers the cancel, if the answer can come);
+* ``abort``: pending on the server, cancelled abortively as the fault starts
+  (``CallCancelled`` at once, whatever the network does).
 
 Each must end exactly once, with what the fault allows (``EXPECTED``): its
 result, ``DeadlineExceeded`` within its deadline plus ``MARGIN``, or
@@ -36,7 +40,7 @@ from typing import Any
 import pytest
 
 import asyncrpc
-from asyncrpc import AsyncCall, CallStatus, ConnectionLost, DeadlineExceeded
+from asyncrpc import AsyncCall, CallCancelled, CallStatus, ConnectionLost, DeadlineExceeded
 from asyncrpc.notify import Notifier
 from tests.faultproxy import Direction, Fault, FaultProxy
 from tests.notify import MODES, Receiver, receiver
@@ -67,14 +71,15 @@ FAULTS: dict[str, Fault] = {
     "close": Fault.close(),
 }
 
-#: fault -> what ends (held, timed, late): a value is the call's result, a class its error.
-EXPECTED: dict[str, tuple[Any, Any, Any]] = {
-    "delay": ("held", DeadlineExceeded, 3),
-    "drop": (ConnectionLost, DeadlineExceeded, DeadlineExceeded),
-    "silent": (ConnectionLost, DeadlineExceeded, DeadlineExceeded),
-    "cut": (ConnectionLost, ConnectionLost, ConnectionLost),
-    "reset": (ConnectionLost, ConnectionLost, ConnectionLost),
-    "close": (ConnectionLost, ConnectionLost, ConnectionLost),
+#: fault -> how (held, timed, late, polite, abort) end: a value is the call's result, a class its error.
+EXPECTED: dict[str, tuple[Any, Any, Any, Any, Any]] = {
+    "delay": ("held", DeadlineExceeded, 3, CallCancelled, CallCancelled),
+    # The cancel (or the server's answer to it) is lost: only the dead connection ends ``polite``.
+    "drop": (ConnectionLost, DeadlineExceeded, DeadlineExceeded, ConnectionLost, CallCancelled),
+    "silent": (ConnectionLost, DeadlineExceeded, DeadlineExceeded, ConnectionLost, CallCancelled),
+    "cut": (ConnectionLost, ConnectionLost, ConnectionLost, ConnectionLost, CallCancelled),
+    "reset": (ConnectionLost, ConnectionLost, ConnectionLost, ConnectionLost, CallCancelled),
+    "close": (ConnectionLost, ConnectionLost, ConnectionLost, ConnectionLost, CallCancelled),
 }
 assert set(EXPECTED) == set(FAULTS)
 
@@ -182,11 +187,16 @@ def check_outcome(tracked: Tracked, expected: Any, fault_started: float, limit: 
     call, name = tracked.call, tracked.name
     assert len(tracked.ends) == 1, f"{name}: done-callbacks ran {len(tracked.ends)} times"
     ended = tracked.ends[0]
-    if isinstance(expected, type):
+    if isinstance(expected, type) and expected is not CallCancelled:
         assert isinstance(call.exception(), expected), f"{name}: {call.exception()!r}, expected {expected}"
         with pytest.raises(expected):
             call.complete()
         assert call.status() is CallStatus.FAILED
+    elif expected is CallCancelled:
+        assert isinstance(call.exception(), CallCancelled), f"{name}: {call.exception()!r}"
+        with pytest.raises(CallCancelled):
+            call.complete()
+        assert call.status() is CallStatus.CANCELLED
     else:
         assert call.exception() is None, f"{name}: {call.exception()!r}, expected {expected!r}"
         assert call.complete() == expected
@@ -196,6 +206,8 @@ def check_outcome(tracked: Tracked, expected: Any, fault_started: float, limit: 
         assert DEADLINE - SLACK <= elapsed <= DEADLINE + MARGIN, f"{name}: deadline hit after {elapsed:.3f}s"
     elif expected is ConnectionLost:
         assert ended - fault_started <= limit, f"{name}: lost after {ended - fault_started:.3f}s"
+    elif expected is CallCancelled:
+        assert ended - fault_started <= AT_ONCE, f"{name}: cancelled after {ended - fault_started:.3f}s"
 
 
 async def run_fault(fault: str, direction: Direction, rx: Receiver | None) -> None:
@@ -210,15 +222,20 @@ async def run_fault(fault: str, direction: Direction, rx: Receiver | None) -> No
         timed = Tracked(
             "timed", r.client.call("svc.hold", "timed", notify=mode(), timeout=DEADLINE), loop.time()
         )
-        await r.service.started("held")
-        await r.service.started("timed")
+        polite = Tracked("polite", r.client.call("svc.hold", "polite", notify=mode()), loop.time())
+        abort = Tracked("abort", r.client.call("svc.hold", "abort", notify=mode()), loop.time())
+        for name in ("held", "timed", "polite", "abort"):
+            await r.service.started(name)
         (connection,) = set(r.service.connections)  # the server's end of our connection
 
         fault_started = loop.time()
         r.proxy.set(direction, FAULTS[fault])
         # Made in the same step as the fault: the client cannot have noticed anything yet.
         late = Tracked("late", r.client.call("svc.add", 1, 2, notify=mode(), timeout=DEADLINE), loop.time())
-        tracked = [held, timed, late]
+        assert polite.call.cancel(abort=False)
+        assert abort.call.cancel(abort=True)
+        assert abort.call.status() is CallStatus.CANCELLED  # at once
+        tracked = [held, timed, late, polite, abort]
         if fault == "delay":
             r.service.open("held")  # its reply goes through the delay
 
@@ -234,7 +251,8 @@ async def run_fault(fault: str, direction: Direction, rx: Receiver | None) -> No
         await asyncio.sleep(max(0.0, last_deadline + 2 * SLACK - loop.time()))
         # ...and the server let go of every handler (its late replies, if any, are sent).
         dead = fault != "delay"
-        assert await r.service.ended("timed") == "cancelled"  # its deadline, or its disconnect
+        for name in ("timed", "polite", "abort"):  # a deadline, a cancel, or the disconnect
+            assert await r.service.ended(name) == "cancelled", name
         assert await r.service.ended("held") == ("cancelled" if dead else "returned")
         assert r.service.running == 0
         if dead:
