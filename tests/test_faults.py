@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -402,3 +402,53 @@ async def test_without_keepalive_silence_ends_only_calls_with_deadlines(directio
             # The client's goodbye is held by the silence: the server still serves a dead client.
             assert r.service.running == 1
             assert r.server.connections == 1
+
+
+def _sync_session(
+    port: int, loop: asyncio.AbstractEventLoop, start_fault: Callable[[], Coroutine[Any, Any, None]]
+) -> list[Any]:
+    """Plain threaded code: a blocking client through the proxy; returns how held, timed, late ended."""
+    with asyncrpc.sync.connect("127.0.0.1", port, keepalive=KEEPALIVE) as client:
+        held = client.start("svc.hold", "held")
+        timed = client.start("svc.hold", "timed", timeout=DEADLINE)
+        # The fault is switched on the test's loop, where the proxy runs, once both handlers run.
+        asyncio.run_coroutine_threadsafe(start_fault(), loop).result(BOUND)
+        calls = [held, timed]
+        try:
+            calls.append(client.start("svc.add", 1, 2, timeout=DEADLINE))
+        except ConnectionLost:
+            # From another thread the fault may have been noticed already: then the call is
+            # refused at the call site (behaviour 2), which is the same ending for this check.
+            late_refused = True
+        else:
+            late_refused = False
+        outcomes: list[Any] = []
+        for call in calls:
+            try:
+                outcomes.append(call.result(BOUND))
+            except (ConnectionLost, DeadlineExceeded) as exc:
+                outcomes.append(type(exc))
+        if late_refused:
+            outcomes.append(ConnectionLost)
+        return outcomes
+
+
+@pytest.mark.asyncio(loop_factories=["asyncio"])
+@DIRECTIONS
+@pytest.mark.parametrize("fault", FAULT_IDS)
+async def test_the_blocking_client_sees_the_same_endings(fault: str, direction: Direction) -> None:
+    """``asyncrpc.sync`` (its own loop in a thread): each blocking wait ends as the async one does."""
+    loop = asyncio.get_running_loop()
+    async with rig() as r:
+
+        async def start_fault() -> None:
+            await r.service.started("held")
+            await r.service.started("timed")
+            r.proxy.set(direction, FAULTS[fault])
+            if fault == "delay":
+                r.service.open("held")
+
+        outcomes = await asyncio.to_thread(_sync_session, r.proxy.port, loop, start_fault)
+        assert outcomes == list(EXPECTED[fault][:3])
+        assert await r.service.ended("timed") == "cancelled"
+        assert await r.service.ended("held") == ("returned" if fault == "delay" else "cancelled")
