@@ -435,6 +435,49 @@ class AsyncCall(Generic[T]):
         return f"<AsyncCall{where} {self._status.value}>"
 
 
+def _check_options(handle: AsyncCall[Any] | None, notify: Notifier | None, timeout: float | None) -> None:
+    """The checks of ``client.call()``'s options, raised before anything is sent."""
+    if handle is not None and handle._status is not INITIALIZED:
+        raise HandleInUseError(f"call handle is {handle._status.value}; reset() it before another call")
+    if notify is not None and not isinstance(notify, Notifier):
+        raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+
+def _onward(timeout: float | None) -> float | None:
+    """``timeout``, for a call made inside a handler whose own call has a deadline:
+    no more than that one has left."""
+    served = CURRENT_CALL.get(None)
+    if served is not None and served.deadline is not None:
+        return _within(timeout, served)
+    return timeout
+
+
+def _start_handle(
+    table: OutgoingCalls | WaitingCalls,
+    msgid: int,
+    method: str,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    notify: Notifier | None,
+    timeout: float | None,
+    handle: AsyncCall[Any] | None,
+    convert: Callable[[Any], Any] | None,
+) -> AsyncCall[Any]:
+    """Make the call's handle pending in ``table`` (a new one, or the caller's), its deadline set."""
+    if handle is None:
+        call = AsyncCall._started(table, msgid, method, loop.create_future(), notify=notify, convert=convert)
+    else:
+        if notify is not None:
+            handle._notify = notify  # only now: a call that fails to start changes nothing
+        handle._start(table, msgid, method, loop.create_future(), convert)
+        call = handle
+    if timeout is not None:
+        call._timer = loop.call_later(timeout, call._expire)
+    return call
+
+
 def _within(timeout: float | None, served: ServerCall) -> float | None:
     """``timeout``, cut to what is left of ``served``'s deadline (0 once it has passed)."""
     left = served.time_remaining()
@@ -525,18 +568,10 @@ class OutgoingCalls:
         # running_loop(), which makes a system call.
         if thread_ident() != self._thread or not loop.is_running():
             raise self._wrong_caller("client.call()")
-        if handle is not None:
-            self._check_handle(handle, notify)
-        elif notify is not None and not isinstance(notify, Notifier):
-            raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if handle is not None or notify is not None or timeout is not None:
+            _check_options(handle, notify, timeout)
         if HandlerDeadlines.seen:
-            served = CURRENT_CALL.get(None)
-            if served is not None and served.deadline is not None:
-                # Made inside a handler whose own call has a deadline: this
-                # call gets no more time than that one has left.
-                timeout = _within(timeout, served)
+            timeout = _onward(timeout)
         pending = self._pending
         if len(pending) >= self._max_pending:
             raise TooManyPendingCalls(f"{len(pending)} calls are pending on this connection (max_pending)")
@@ -552,30 +587,20 @@ class OutgoingCalls:
             raise self._too_large(f"call {method!r}", len(data))
         # Nothing can fail from here on: a call that fails to start changes nothing.
         self._next_msgid = (msgid + 1) & MAX_MSGID
-        if handle is None:
+        if handle is None and timeout is None:  # most calls: _start_handle() inlined
             call = AsyncCall._started(
                 self, msgid, method, loop.create_future(), notify=notify, convert=convert
             )
         else:
-            if notify is not None:
-                handle._notify = notify
-            handle._start(self, msgid, method, loop.create_future(), convert)
-            call = handle
-        if timeout is not None:
-            call._timer = loop.call_later(timeout, call._expire)
+            call = _start_handle(
+                self, msgid, method, loop, notify=notify, timeout=timeout, handle=handle, convert=convert
+            )
         # The only call pending has nobody to be coalesced with: it is written
         # at once; calls made beside it in the same loop turn leave together.
         alone = not pending
         pending[msgid] = call
         connection.send(data, alone=alone)
         return call
-
-    @staticmethod
-    def _check_handle(handle: AsyncCall[Any], notify: Notifier | None) -> None:
-        if handle._status is not INITIALIZED:
-            raise HandleInUseError(f"call handle is {handle._status.value}; reset() it before another call")
-        if notify is not None and not isinstance(notify, Notifier):
-            raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
 
     def _free_msgid(self, msgid: int) -> int:
         """The first id from ``msgid`` on that no call still uses (after the ids wrapped)."""
@@ -758,32 +783,17 @@ class WaitingCalls:
         loop = self._loop
         if thread_ident() != self._thread or not loop.is_running():
             raise OutgoingCalls._wrong_caller("client.call()")
-        if handle is not None:
-            OutgoingCalls._check_handle(handle, notify)
-        elif notify is not None and not isinstance(notify, Notifier):
-            raise TypeError(f"notify must be an asyncrpc.notify mode, not {type(notify).__name__}")
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        _check_options(handle, notify, timeout)
         if len(self._waiting) >= self._max_pending:
             raise TooManyPendingCalls(f"{len(self._waiting)} calls wait for the connection (max_pending)")
         self._encoder.request(0, method, params)  # EncodeError now, not when sent
         if HandlerDeadlines.seen:
-            served = CURRENT_CALL.get(None)
-            if served is not None and served.deadline is not None:
-                timeout = _within(timeout, served)
+            timeout = _onward(timeout)
         local = self._next_id
         self._next_id = local - 1
-        if handle is None:
-            call = AsyncCall._started(
-                self, local, method, loop.create_future(), notify=notify, convert=convert
-            )
-        else:
-            if notify is not None:
-                handle._notify = notify
-            handle._start(self, local, method, loop.create_future(), convert)
-            call = handle
-        if timeout is not None:
-            call._timer = loop.call_later(timeout, call._expire)
+        call = _start_handle(
+            self, local, method, loop, notify=notify, timeout=timeout, handle=handle, convert=convert
+        )
         self._waiting[local] = (call, method, params)
         return call
 

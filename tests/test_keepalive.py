@@ -30,14 +30,6 @@ INTERVAL = 0.2
 NOTICED_WITHIN = INTERVAL * 2.25 + 0.3
 
 
-@pytest.fixture
-async def server() -> Any:
-    srv = make_server()
-    await srv.start("127.0.0.1", 0)
-    yield srv
-    await srv.close(grace=1.0)
-
-
 @pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf, "1", True])
 async def test_nonsense_keepalive_is_refused_at_once(bad: Any) -> None:
     with pytest.raises(ValueError, match="keepalive"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ from tests.faultproxy import FaultProxy
 from tests.services import BOUND, make_server, open_gate
 
 FAST = Reconnect(initial=0.02, maximum=0.1, jitter=0.0)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[asyncrpc.Server]:
-    srv = make_server()
-    await srv.start("127.0.0.1", 0)
-    yield srv
-    await srv.close(grace=1.0)
 
 
 async def wait_state(client: asyncrpc.Client, state: ClientState) -> None:
