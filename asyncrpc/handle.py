@@ -613,6 +613,10 @@ class OutgoingCalls:
     def adopt(self, call: AsyncCall[Any], method: str, params: tuple[Any, ...] | list[Any]) -> None:
         """Send a call that waited for this connection (a reconnect): it is pending
         already, its deadline timer running; the peer gets what is left of it."""
+        connection = self._connection
+        if not connection.accepting_calls:  # gone already: its calls have all failed
+            call._fail(ConnectionLost(f"cannot call {method!r}: {connection.closed_reason}"))
+            return
         timeout: float | None = None
         if call._timer is not None:
             timeout = max(call._timer.when() - self._loop.time(), 0.0)

@@ -227,6 +227,9 @@ class Reconnector:
                 last = exc
                 logger.debug("asyncrpc: reconnecting to %s: attempt %d failed: %s", self._address, tried, exc)
                 continue
+            if not connection.accepting_calls:  # up, and gone again before we could use it
+                last = ConnectionLost(connection.closed_reason)
+                continue
             self._connection = connection
             assert self._switch is not None
             self._switch(connection, connection.outgoing)

@@ -295,3 +295,29 @@ async def test_sync_client_reconnects(server: asyncrpc.Server) -> None:
                 await asyncio.sleep(0.005)
             dropped.set()
             assert await thread == [3, 7]
+
+
+async def test_a_server_that_hangs_up_at_once_never_leaves_a_call_hanging() -> None:
+    """Each new connection is accepted and closed at once (sometimes before the client
+    could use it): the waiting call still ends, with ConnectionLost, once attempts run out."""
+    server = make_server()
+    await server.start("127.0.0.1", 0)
+    port = server.port
+    async with asyncrpc.connect(
+        "127.0.0.1", port, reconnect=Reconnect(initial=0.01, maximum=0.02, attempts=5), hello_timeout=0.2
+    ) as client:
+        await server.close(grace=0.5)
+        await wait_state(client, ClientState.CONNECTING)
+
+        async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        rude = await asyncio.start_server(hang_up, "127.0.0.1", port)
+        try:
+            waiting = client.call("add", 1, 2)
+            with pytest.raises(asyncrpc.ConnectionLost):
+                async with asyncio.timeout(BOUND):
+                    await waiting
+        finally:
+            rude.close()
+            await rude.wait_closed()
