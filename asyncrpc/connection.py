@@ -268,6 +268,8 @@ class Connection(asyncio.Protocol):
         every pending call fails with :class:`~asyncrpc.ConnectionLost` (its message
         says why; ``__cause__`` is the error, if any), and handlers still running see
         a disconnect."""
+        if self._state is CLOSED:
+            return  # told already, by abandon()
         closed_by_us = self._state is CLOSING
         self._advance("lost")
         self._transport = None
@@ -534,6 +536,22 @@ class Connection(asyncio.Protocol):
         self._advance("close")
         if self._transport is not None:
             self._transport.abort()
+
+    def abandon(self) -> None:
+        """End a connection that was never handed to anyone, now: abort its socket
+        and fail what it holds as if the socket were gone.
+
+        For a connect cut short (a timeout, a cancel) after the socket came up:
+        uvloop then closes the socket without ever calling ``connection_lost``,
+        which would leave this object open, its keepalive timer armed. Safe on
+        any loop: a ``connection_lost`` that does come later changes nothing.
+        """
+        if self._state is CLOSED:
+            return
+        self._advance("close")
+        if self._transport is not None:
+            self._transport.abort()
+        self.connection_lost(None)
 
     async def wait_closed(self) -> None:
         """Return once the socket is gone (and every pending call has failed)."""

@@ -199,9 +199,10 @@ async def _dial(
     options: ConnectOptions, *, extensions: bool, dispatcher: Dispatcher | None, on_lost: OnLost | None
 ) -> Connection:
     loop = asyncio.get_running_loop()
+    made: list[Connection] = []
 
     def factory() -> Connection:
-        return Connection(
+        connection = Connection(
             dispatcher,
             limits=options.limits,
             max_pending=options.max_pending,
@@ -213,12 +214,21 @@ async def _dial(
             keepalive=options.keepalive,
             on_lost=on_lost,
         )
+        made.append(connection)
+        return connection
 
     host, port, path = options.host, options.port, options.path
-    if path is not None:
-        _, connection = await loop.create_unix_connection(factory, path)
-    else:
-        assert host is not None  # ConnectOptions checked both
-        assert port is not None
-        _, connection = await loop.create_connection(factory, host, port)
+    try:
+        if path is not None:
+            _, connection = await loop.create_unix_connection(factory, path)
+        else:
+            assert host is not None  # ConnectOptions checked both
+            assert port is not None
+            _, connection = await loop.create_connection(factory, host, port)
+    except BaseException:
+        # Cut short after the socket came up (a timeout, a cancel): uvloop
+        # closes it without telling the protocol, so end what was made here.
+        for connection in made:
+            connection.abandon()
+        raise
     return connection

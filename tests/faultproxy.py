@@ -258,6 +258,8 @@ class _End(asyncio.Protocol):
         return True  # keep our socket open: the other direction may still have bytes to deliver
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.lost:
+            return  # told already, by abandon()
         self.lost = True
         self._writable.set()  # a pump waiting to write here must wake, and give up
         self._feed(_Mark.LOST)
@@ -316,6 +318,16 @@ class _End(asyncio.Protocol):
         """Close at once, dropping what is buffered."""
         if self.transport is not None and not self.lost:
             self.transport.abort()
+
+    def abandon(self) -> None:
+        """Abort, and count the socket as gone now, without waiting to be told.
+
+        For a connect cut short after the socket came up: uvloop then closes
+        the socket without ever calling ``connection_lost``.
+        """
+        if not self.lost:
+            self.abort()
+            self.connection_lost(None)
 
 
 class _Pipe:
@@ -452,6 +464,9 @@ class _Link:
         except OSError:
             self.client.abort()
             return
+        except BaseException:
+            self.server.abandon()  # cancelled by close(), perhaps with the socket already up
+            raise
         if self.done or self.client.lost:
             self.server.close()
             return

@@ -182,9 +182,7 @@ OUTCOMES: dict[str, Callable[[Setup, Notifier], Awaitable[Ended]]] = {
 }
 
 #: The ways of a call made while a reconnecting client has no connection (each
-#: makes a client of its own). Not yet in the many-at-once test below: there,
-#: on uvloop, about one run in five hangs with the loop blocked (under
-#: investigation; see the session note of issue 11).
+#: makes a client of its own, through a proxy of its own).
 WAITING_OUTCOMES: dict[str, Callable[[Setup, Notifier], Awaitable[Ended]]] = {
     "waited-for-the-reconnect": _waited_for_the_reconnect,
     "deadline-while-waiting": _deadline_while_waiting,
@@ -223,7 +221,7 @@ async def test_exactly_one_notification(mode: str, outcome: str) -> None:
 async def test_one_notification_per_call_for_many_concurrent_calls(mode: str) -> None:
     """One notifier shared by calls ending in every way at once: one delivery each."""
     async with probe_setup() as setup, receiver(mode) as rx:
-        ended = [await make(setup, rx.notifier()) for make in OUTCOMES.values()]
+        ended = [await make(setup, rx.notifier()) for make in (OUTCOMES | WAITING_OUTCOMES).values()]
         await rx.wait_count(len(ended))
         for item in ended:
             if item.settle is not None:

@@ -387,6 +387,29 @@ async def test_leaving_closes_every_socket_and_task(listener: socket.socket) -> 
             sock.close()
 
 
+async def test_leaving_while_a_connection_is_being_set_up_returns(listener: socket.socket) -> None:
+    """Left a loop turn later each time, so some land inside the proxy's connect to the server.
+
+    On uvloop such a connect, cancelled just after its socket came up, closes
+    the socket without telling the protocol: leaving must not wait for a
+    notice that never comes.
+    """
+    for turns in range(12):
+        async with asyncio.timeout(BOUND):
+            proxy = FaultProxy("127.0.0.1", listener.getsockname()[1])
+            await proxy.start()
+            client = await connect(proxy.port)
+            try:
+                for _ in range(turns):
+                    await asyncio.sleep(0)  # one loop turn, to move the close later each time
+                await proxy.close()
+            finally:
+                client.close()
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                listener.accept()[0].close()  # what reached the server
+
+
 async def test_a_server_that_is_not_there_gets_the_client_aborted() -> None:
     spare = socket.socket()
     spare.bind(("127.0.0.1", 0))
