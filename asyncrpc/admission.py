@@ -83,6 +83,7 @@ class Admission:
         "_task",
         "_terms",
         "_timer",
+        "_turned_away",
         "locked",
         "principal",
     )
@@ -97,6 +98,8 @@ class Admission:
         self._heard = 0
         self._quiet_since = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        # Said no once (and closing): what else the peer sent is not answered, nor logged.
+        self._turned_away = False
         if terms.handshake_timeout is not None:
             # From the accept: the TLS handshake counts, as the socket is not ours until it ends.
             self._timer = self._loop.call_later(terms.handshake_timeout, self._handshake_over)
@@ -132,6 +135,8 @@ class Admission:
 
     def hello(self, msgid: int, params: list[Any]) -> None:
         """The locked connection's hello: decide on it, and answer it."""
+        if self._turned_away or self._task is not None:
+            return  # refused already, or a decision is under way (reading is paused)
         connection = self._connection
         payload = params[0] if params else None
         token = payload.get(ext.HELLO_TOKEN) if isinstance(payload, dict) else None
@@ -184,6 +189,7 @@ class Admission:
         self._start_idle_watch()
 
     def _refuse(self, msgid: int, peer: PeerInfo, had_token: bool, why: str) -> None:
+        self._turned_away = True
         connection = self._connection
         logger.warning("asyncrpc: authentication failed for %s: %s; closing", peer.address, why)
         message = "the server did not accept the token" if had_token else "the server requires a token"
@@ -192,6 +198,9 @@ class Admission:
 
     def refuse_call(self, method: str, msgid: int | None) -> None:
         """Anything but a hello on a locked connection: ``Unauthenticated``, then close."""
+        if self._turned_away:
+            return
+        self._turned_away = True
         connection = self._connection
         logger.warning(
             "asyncrpc: closing connection from %s: a %s before authenticating",
