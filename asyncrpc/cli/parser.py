@@ -97,7 +97,8 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     serve.add_argument(
         "target",
         metavar="MODULE:OBJECT",
-        help="a class (made with no arguments), object or function in MODULE; or MODULE alone",
+        help="a class (made with no arguments), object or function in MODULE; or MODULE alone, "
+        "to serve the functions its __all__ lists",
     )
     serve.add_argument("--namespace", "-n", help="prefix method names: NAMESPACE.method")
     serve.add_argument("--host", help="TCP address to listen on (default 127.0.0.1)")

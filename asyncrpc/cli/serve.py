@@ -12,6 +12,8 @@ import signal
 import socket
 import stat
 import sys
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from asyncrpc.cli.errors import CommandError, ExitStatus, bracket, reason
@@ -60,8 +62,58 @@ def load_target(spec: str) -> Any:
     return target
 
 
+def _module_exports(module: ModuleType, spec: str) -> list[tuple[str, Callable[..., Any]]]:
+    """The functions ``module`` lists in ``__all__``, by name: what serving a module serves.
+
+    ``__all__`` is the module's API for Python too, so it may list the classes
+    and values its functions use: those are left out. A name it lists that is
+    private or missing is a mistake in the module, said before anything is served.
+    """
+    # vars(), not getattr(): a module __getattr__ must not invent an __all__.
+    exported = vars(module).get("__all__")
+    if exported is None:
+        raise CommandError(
+            f"module {spec!r} has no __all__: list the functions to serve in its __all__ "
+            f"(serving a module serves those only), or name one object as {spec}:OBJECT"
+        )
+    if not isinstance(exported, list | tuple):
+        raise CommandError(f"{spec}.__all__ must be a list of names, not a {type(exported).__name__}")
+    for name in exported:
+        if not isinstance(name, str):
+            raise CommandError(
+                f"{spec}.__all__ must be a list of names, not one holding a {type(name).__name__}"
+            )
+    functions: list[tuple[str, Callable[..., Any]]] = []
+    for name in dict.fromkeys(exported):  # once each, in the module's order
+        if name.startswith("_"):
+            raise CommandError(f"{spec}.__all__ lists {name!r}, but names starting with '_' are never served")
+        try:
+            value = getattr(module, name)
+        except AttributeError:
+            raise CommandError(f"{spec}.__all__ lists {name!r}, which the module does not define") from None
+        except Exception as exc:  # a module __getattr__ that fails
+            raise CommandError(
+                f"cannot get {name!r} from module {spec!r}: {type(exc).__name__}: {exc}"
+            ) from None
+        if callable(value) and not inspect.isclass(value):
+            functions.append((name, value))
+    if not functions:
+        raise CommandError(
+            f"{spec} has nothing to serve: its __all__ lists no functions (classes and other values "
+            f"are not served from a module; to serve a class's methods, name it: {spec}:CLASS)"
+        )
+    return functions
+
+
 def register_target(server: Server, target: Any, namespace: str | None, spec: str) -> list[str]:
-    """Serve ``target``'s public methods; returns their names."""
+    """Serve ``target``'s public methods (a module's: the functions in its ``__all__``); their names."""
+    if inspect.ismodule(target):
+        names = []
+        for attr, function in _module_exports(target, spec):
+            name = f"{namespace}.{attr}" if namespace else attr
+            server.register_function(function, name)
+            names.append(name)
+        return names
     if inspect.isclass(target):
         try:
             target = target()
@@ -74,7 +126,7 @@ def register_target(server: Server, target: Any, namespace: str | None, spec: st
         name = f"{namespace}.{target.__name__}" if namespace else target.__name__
         server.register_function(target, name)
         return [name]
-    elif not inspect.ismodule(target) and type(target).__module__ == "builtins":
+    elif type(target).__module__ == "builtins":
         # A str or a dict has public methods too, but serving them is never what was meant.
         raise CommandError(f"{spec} is a {type(target).__name__}, not a class, object, function or module")
     try:
