@@ -15,7 +15,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from asyncrpc import notify, sync
+    from asyncrpc import notify, sync, tls
+    from asyncrpc.auth import PeerInfo, TokenAuth
     from asyncrpc.client import Client, Stub, StubMethod
     from asyncrpc.connection import Connection
     from asyncrpc.connection_state import ConnectionState
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from asyncrpc.dispatch import blocking, cooperative
     from asyncrpc.errors import (
         AlreadyCompleted,
+        AuthenticationFailed,
         CallCancelled,
         CallPending,
         ConnectionLost,
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
         RemoteError,
         RPCError,
         TooManyPendingCalls,
+        Unauthenticated,
     )
     from asyncrpc.handle import AsyncCall
     from asyncrpc.interface import Interface
@@ -58,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "AlreadyCompleted": "asyncrpc.errors",
     "AsyncCall": "asyncrpc.handle",
     "AsyncEvent": "asyncrpc.status",
+    "AuthenticationFailed": "asyncrpc.errors",
     "CallCancelled": "asyncrpc.errors",
     "CallPending": "asyncrpc.errors",
     "CallStatus": "asyncrpc.status",
@@ -79,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "Limits": "asyncrpc.wire.limits",
     "MessageTooLarge": "asyncrpc.errors",
     "MethodNotFound": "asyncrpc.errors",
+    "PeerInfo": "asyncrpc.auth",
     "ProtocolError": "asyncrpc.errors",
     "RPCError": "asyncrpc.errors",
     "Reconnect": "asyncrpc.reconnect",
@@ -87,7 +92,9 @@ _EXPORTS: dict[str, str] = {
     "ServerCall": "asyncrpc.server_call",
     "Stub": "asyncrpc.client",
     "StubMethod": "asyncrpc.client",
+    "TokenAuth": "asyncrpc.auth",
     "TooManyPendingCalls": "asyncrpc.errors",
+    "Unauthenticated": "asyncrpc.errors",
     "blocking": "asyncrpc.dispatch",
     "connect": "asyncrpc.connector",
     "cooperative": "asyncrpc.dispatch",
@@ -97,12 +104,14 @@ _EXPORTS: dict[str, str] = {
     "run": "asyncrpc.runner",
     "start": "asyncrpc.typed_stub",
     "sync": "",
+    "tls": "",
 }
 
 __all__ = [
     "AlreadyCompleted",
     "AsyncCall",
     "AsyncEvent",
+    "AuthenticationFailed",
     "CallCancelled",
     "CallPending",
     "CallStatus",
@@ -124,6 +133,7 @@ __all__ = [
     "Limits",
     "MessageTooLarge",
     "MethodNotFound",
+    "PeerInfo",
     "ProtocolError",
     "RPCError",
     "Reconnect",
@@ -132,7 +142,9 @@ __all__ = [
     "ServerCall",
     "Stub",
     "StubMethod",
+    "TokenAuth",
     "TooManyPendingCalls",
+    "Unauthenticated",
     "__version__",
     "blocking",
     "connect",
@@ -143,6 +155,7 @@ __all__ = [
     "run",
     "start",
     "sync",
+    "tls",
 ]
 
 

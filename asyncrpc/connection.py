@@ -40,9 +40,11 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol, cast
 
 from asyncrpc._loops import thread_ident
+from asyncrpc.admission import Admission, AdmissionTerms
+from asyncrpc.budget import BufferBudget
 from asyncrpc.connection_state import CLOSED, CLOSING, NEW, OPEN, READY, TRANSITIONS, ConnectionState
 from asyncrpc.dispatch import Dispatcher
-from asyncrpc.errors import ConnectionLost, ProtocolError
+from asyncrpc.errors import AuthenticationFailed, ConnectionLost, ProtocolError
 from asyncrpc.flow import PauseReason
 from asyncrpc.handle import AsyncCall, OutgoingCalls
 from asyncrpc.incoming import IncomingCalls
@@ -101,6 +103,9 @@ class Connection(asyncio.Protocol):
         accepting_calls: true while new calls may be made (read it, don't set it).
         thread: the identifier (:func:`threading.get_ident`) of the thread the
             connection's loop runs in; calls made from any other thread are refused.
+        admission: on a server's connection, its handshake deadline,
+            authentication and idle limit (:class:`~asyncrpc.admission.Admission`);
+            ``None`` on a client's.
     """
 
     def __init__(
@@ -116,6 +121,8 @@ class Connection(asyncio.Protocol):
         raw_strings: bool = False,
         keepalive: float | None = None,
         on_lost: Callable[[Connection, list[asyncio.Task[None]]], object] | None = None,
+        admission: AdmissionTerms | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         # A loop makes its protocols in the thread it runs in.
@@ -142,8 +149,13 @@ class Connection(asyncio.Protocol):
         self._abort_timer: asyncio.TimerHandle | None = None
         self._end_reason: str | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._over_tls = False
         # Made only when asked for: a connection without it pays nothing.
         self._keepalive = None if keepalive is None else Keepalive(self, keepalive)
+        # A server's connections only: its handshake deadline, authentication, idle limit.
+        self.admission = None if admission is None else Admission(self, admission)
+        self._budget = budget
+        self._holding = 0  # bytes of an unfinished message reported to the budget
         self.outgoing = OutgoingCalls(self, max_pending=max_pending)
         self.incoming = IncomingCalls(
             self, dispatcher, max_inflight=max_inflight, extensions=extensions, plain_errors=plain_errors
@@ -191,6 +203,8 @@ class Connection(asyncio.Protocol):
         if not self._advance("made"):  # close() came first (a server shutting down)
             self._close_transport(self._transport, self._close_timeout)
             return
+        # Over TLS, eof_received's answer is ignored (asyncio warns if it is True).
+        self._over_tls = transport.get_extra_info("sslcontext") is not None
         sock = transport.get_extra_info("socket")
         tcp = sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
         if tcp:
@@ -233,6 +247,11 @@ class Connection(asyncio.Protocol):
             self._fail_protocol(exc)
         finally:
             self._in_receive = False
+            if self._budget is not None:
+                unfinished = decoder.buffered
+                if unfinished or self._holding:
+                    self._holding = unfinished
+                    self._budget.hold(self, unfinished)
             if self._out:
                 self._flush()
             if answered > 1 and not self._flush_scheduled:
@@ -261,7 +280,8 @@ class Connection(asyncio.Protocol):
         # (A FIN is taken as the client going away, as it nearly always is: its
         # handlers are cancelled and see CLIENT_DISCONNECT.)
         self.close()
-        return True  # close() has closed the transport; asyncio must not again
+        # close() has closed the transport; asyncio must not again.
+        return None if self._over_tls else True
 
     def connection_lost(self, exc: Exception | None) -> None:
         """asyncio calls this when the socket is gone: the state becomes ``CLOSED``,
@@ -275,6 +295,10 @@ class Connection(asyncio.Protocol):
         self._transport = None
         if self._keepalive is not None:
             self._keepalive.stop()
+        if self.admission is not None:
+            self.admission.stop()
+        if self._budget is not None:
+            self._budget.release(self)
         self._out.clear()
         if self._abort_timer is not None:
             self._abort_timer.cancel()
@@ -401,7 +425,7 @@ class Connection(asyncio.Protocol):
         self._decoder.accept_extension = bool(self.negotiated.features)
         self._advance("negotiated")
 
-    async def negotiate(self, wait: float) -> frozenset[str]:
+    async def negotiate(self, wait: float, *, token: str | None = None) -> frozenset[str]:
         """Probe the peer for asyncrpc's extensions (see ``docs/protocol.md``);
         wait up to ``wait`` seconds for the answer.
 
@@ -411,26 +435,37 @@ class Connection(asyncio.Protocol):
         probe with an error (or never), and nothing else that it would not
         understand is ever sent to it.
 
+        With a ``token`` (sent in the hello, for a server that authenticates)
+        the answer is waited for however long it takes: bound it from outside.
+
         Raises:
             ConnectionLost: the connection was lost before the probe was answered.
+            AuthenticationFailed: the server refused to let us in.
         """
         if not self._extensions_enabled:
             return self.negotiated.features
         self._decoder.accept_extension = True
-        probe = self.outgoing.call(ext.HELLO_METHOD, [self._hello_payload()])
+        payload = self._hello_payload()
+        if token is not None:
+            payload[ext.HELLO_TOKEN] = token
+        probe = self.outgoing.call(ext.HELLO_METHOD, [payload])
+        del payload  # holds the token: not kept past the write
         answered = self.loop.create_future()
         probe.add_done_callback(lambda call: self._probe_answered(call, answered))
-        with contextlib.suppress(TimeoutError):  # a silent peer: plain until it answers
-            async with asyncio.timeout(wait):
-                await answered
+        if token is not None:
+            await answered
+        else:
+            with contextlib.suppress(TimeoutError):  # a silent peer: plain until it answers
+                async with asyncio.timeout(wait):
+                    await answered
         error = probe.exception() if probe.done() else None
-        if isinstance(error, ConnectionLost):
+        if isinstance(error, ConnectionLost | AuthenticationFailed):
             raise error
         return self.negotiated.features
 
     def _probe_answered(self, probe: AsyncCall[Any], answered: asyncio.Future[None]) -> None:
         error = probe.exception()
-        if not isinstance(error, ConnectionLost):
+        if not isinstance(error, ConnectionLost | AuthenticationFailed):
             # Any error answer (whatever type it names) means a plain peer.
             self._agree(probe.result() if error is None else None)
         if not answered.done():
@@ -445,6 +480,23 @@ class Connection(asyncio.Protocol):
     def limits(self) -> Limits:
         """What the peer may make this side allocate (the decoder's :class:`~asyncrpc.Limits`)."""
         return self._limits
+
+    @property
+    def unfinished_bytes(self) -> int:
+        """Bytes received but not yet part of a whole message (what the decoder holds)."""
+        return self._decoder.buffered
+
+    @property
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The peer's verified TLS certificate (:meth:`ssl.SSLSocket.getpeercert`), or ``None``."""
+        certificate = self.get_extra_info("peercert")
+        # Empty: a certificate came but was not verified (CERT_NONE): not one to trust.
+        return certificate or None
+
+    @property
+    def principal(self) -> Any:
+        """Who the server's authenticator said the peer is (``None`` without authentication)."""
+        return None if self.admission is None else self.admission.principal
 
     @property
     def bytes_received(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl as ssl_module
 from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any
@@ -86,6 +87,9 @@ def connect(
     raw_strings: bool = False,
     keepalive: float | None = None,
     reconnect: Reconnect | None = None,
+    ssl: bool | ssl_module.SSLContext | None = None,
+    server_hostname: str | None = None,
+    token: str | None = None,
 ) -> Connector:
     """Connect to a msgpack-rpc peer over TCP (``host``, ``port``) or a Unix socket (``path``).
 
@@ -113,6 +117,10 @@ def connect(
             again ends the connection (see :mod:`asyncrpc.keepalive`). Off by default.
         reconnect: make the connection again each time it drops
             (:class:`~asyncrpc.Reconnect`; see :mod:`asyncrpc.reconnect`). Off by default.
+        ssl: TLS: ``True`` (system CAs, host name checked) or an
+            :class:`ssl.SSLContext` (see :mod:`asyncrpc.tls`). Off by default.
+        server_hostname: the name the server's certificate must carry (default: ``host``).
+        token: authenticate with this token (sent in the hello; never logged).
 
     Returns:
         A :class:`Connector`, to ``await`` or to use with ``async with``.
@@ -121,7 +129,11 @@ def connect(
         ValueError: a missing or contradictory address, or an option out of range
             (at once, not when awaited).
         TimeoutError: (when awaited) no connection within ``connect_timeout``.
-        OSError: (when awaited) the connection was refused or failed.
+        OSError: (when awaited) the connection was refused or failed;
+            :class:`ssl.SSLError` (an ``OSError``) when the TLS handshake failed,
+            :class:`ssl.SSLCertVerificationError` for a certificate not trusted.
+        AuthenticationFailed: (when awaited) the server refused the token, or
+            wanted one and got none.
     """
     return Connector(
         ConnectOptions(
@@ -139,6 +151,9 @@ def connect(
             raw_strings=raw_strings,
             keepalive=keepalive,
             reconnect=reconnect,
+            ssl=ssl,
+            server_hostname=server_hostname,
+            token=token,
         )
     )
 
@@ -179,14 +194,20 @@ async def _open(
     connection = await _dial(options, extensions=probe, dispatcher=dispatcher, on_lost=on_lost)
     if probe:
         try:
-            await connection.negotiate(options.hello_timeout)
+            await connection.negotiate(options.hello_timeout, token=options.token)
         except ConnectionLost as exc:
             if isinstance(exc.__cause__, ProtocolError):
                 raise  # it spoke, but not msgpack-rpc: another try would say the same
+            if options.token is not None:
+                # The token was to be checked: a try without the hello would skip the check.
+                hint = "" if options.ssl else " (a TLS server? connect with ssl=)"
+                raise ConnectionLost(f"{options.address} closed the connection over the hello{hint}") from exc
             # Some plain servers hang up on a method they do not know (the
             # probe) instead of answering it with an error: once more, without.
             logger.info(
-                "asyncrpc: %s closed the connection over the hello; connecting without it", options.address
+                "asyncrpc: %s closed the connection over the hello; connecting without it%s",
+                options.address,
+                "" if options.ssl else " (if it is a TLS server, connect with ssl=)",
             )
             connection = await _dial(options, extensions=False, dispatcher=dispatcher, on_lost=on_lost)
         except BaseException:
@@ -218,13 +239,19 @@ async def _dial(
         return connection
 
     host, port, path = options.host, options.port, options.path
+    tls = options.ssl_context
+    hostname = options.server_hostname if tls is not None else None
     try:
         if path is not None:
-            _, connection = await loop.create_unix_connection(factory, path)
+            _, connection = await loop.create_unix_connection(
+                factory, path, ssl=tls, server_hostname=hostname
+            )
         else:
             assert host is not None  # ConnectOptions checked both
             assert port is not None
-            _, connection = await loop.create_connection(factory, host, port)
+            _, connection = await loop.create_connection(
+                factory, host, port, ssl=tls, server_hostname=hostname
+            )
     except BaseException:
         # Cut short after the socket came up (a timeout, a cancel): uvloop
         # closes it without telling the protocol, so end what was made here.

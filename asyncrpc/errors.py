@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "AlreadyCompleted",
+    "AuthenticationFailed",
     "CallCancelled",
     "CallPending",
     "ConnectionLost",
@@ -31,6 +32,7 @@ __all__ = [
     "RPCError",
     "RemoteError",
     "TooManyPendingCalls",
+    "Unauthenticated",
 ]
 
 # Windows RPC status codes kept as names (rpcasync.h / winerror.h).
@@ -234,6 +236,24 @@ class DescribeFailed(RemoteError):
     whole, the request fails. The message names the method that could not
     be described and why; the serving side logs the traceback. The
     connection goes on.
+    """
+
+
+class AuthenticationFailed(RemoteError):
+    """The server refused to let us in: the token was missing or wrong, or its
+    authenticator turned the connection down.
+
+    Raised by :func:`asyncrpc.connect` (and :func:`asyncrpc.sync.connect`);
+    the server closes the connection after saying so. The message never
+    repeats the token.
+    """
+
+
+class Unauthenticated(RemoteError):
+    """A call reached a server that requires authentication before the connection was
+    authenticated (a plain msgpack-rpc peer, or a client that sent no hello).
+
+    The server answers with this error and closes the connection.
     """
 
 

@@ -21,7 +21,10 @@ class PauseReason(enum.Enum):
             drains below the low-water mark.
         IN_FLIGHT_LIMIT: ``max_inflight`` of the peer's requests and
             notifications are running. Ends when one of them finishes.
+        AUTHENTICATING: a server's authenticator is deciding on the peer's
+            hello; nothing else the peer sent is read until it has.
     """
 
     WRITE_BUFFER_FULL = "the peer is not reading what we send"
     IN_FLIGHT_LIMIT = "the peer's calls reached max_inflight"
+    AUTHENTICATING = "the server is deciding whether to let the peer in"

@@ -75,6 +75,7 @@ class IncomingCalls:
         "_drain_waiters",
         "_extensions",
         "_local",
+        "_locked",
         "_max_inflight",
         "_notifications",
         "_paused",
@@ -115,6 +116,12 @@ class IncomingCalls:
         self._refusing = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._peer: Client | None = None
+        # A server with auth= answers nothing but the hello until it accepts one.
+        self._locked = connection.admission is not None and connection.admission.locked
+
+    def unlock(self) -> None:
+        """The peer is authenticated: its calls are answered from now on."""
+        self._locked = False
 
     # -- what the peer may call ---------------------------------------------
 
@@ -133,6 +140,16 @@ class IncomingCalls:
         self._own_dispatcher().register_function(fn, name)
 
     @property
+    def principal(self) -> Any:
+        """Who the peer is, as the server's authenticator said (``None`` without one)."""
+        return self._connection.principal
+
+    @property
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The peer's verified TLS certificate, or ``None``."""
+        return self._connection.peer_certificate
+
+    @property
     def peer(self) -> Client:
         """A :class:`~asyncrpc.Client` for calling the peer back on this connection."""
         if self._peer is None:
@@ -146,6 +163,9 @@ class IncomingCalls:
     def on_request(self, request: Request) -> None:
         method = request.method
         msgid = request.msgid
+        if self._locked:
+            self._before_admission(request)
+            return
         handler = self._dispatcher.get(method)
         if handler is None:
             if method == ext.HELLO_METHOD and self._extensions:
@@ -181,6 +201,14 @@ class IncomingCalls:
             run_inline(call, handler, request.params)
         else:
             start_task(call, handler, request.params)
+
+    def _before_admission(self, request: Request) -> None:
+        admission = self._connection.admission
+        assert admission is not None  # locked only by an admission
+        if request.method == ext.HELLO_METHOD:
+            admission.hello(request.msgid, request.params)
+        else:
+            admission.refuse_call(request.method, request.msgid)
 
     def _describe(self, msgid: int) -> None:
         """Answer the describe request: the whole description, or ``DescribeFailed`` saying why not."""
@@ -290,6 +318,11 @@ class IncomingCalls:
     def on_notification(self, notification: Notification) -> None:
         method = notification.method
         params = notification.params
+        if self._locked:
+            admission = self._connection.admission
+            assert admission is not None
+            admission.refuse_call(method, None)
+            return
         if method == ext.CANCEL_METHOD and self._extensions:
             if params and type(params[0]) is int:
                 call = self._serving.get(params[0])

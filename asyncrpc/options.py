@@ -8,7 +8,8 @@ checks an option again.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import ssl as ssl_module
+from dataclasses import dataclass, field
 from typing import Final
 
 from asyncrpc.reconnect import Reconnect
@@ -18,12 +19,17 @@ from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_HELLO_TIMEOUT",
+    "DEFAULT_MAX_BUFFERED",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_INFLIGHT",
     "DEFAULT_MAX_PENDING",
     "MIN_MESSAGE_SIZE",
     "ConnectOptions",
     "check_connection_options",
+    "check_count",
+    "check_seconds",
 ]
 
 DEFAULT_MAX_PENDING: Final = 1_000_000
@@ -42,8 +48,19 @@ DEFAULT_HELLO_TIMEOUT: Final = 0.5
 DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 """Seconds ``close()`` waits to flush what is queued before it drops it and aborts the socket."""
 
+DEFAULT_MAX_CONNECTIONS: Final = 1000
+"""Connections a server keeps at once; past it, a new one is closed as soon as it is accepted."""
 
-def _check_seconds(name: str, value: float | None, *, optional: bool) -> None:
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
+"""Seconds a server gives a new connection for TLS and its first message (the hello, with auth)."""
+
+DEFAULT_MAX_BUFFERED: Final = 256 * 1024 * 1024
+"""Bytes of unfinished messages a server holds across all its connections."""
+
+
+def check_seconds(name: str, value: float | None, *, optional: bool) -> None:
+    """Raise ``ValueError`` unless ``value`` is a positive finite number of seconds
+    (or ``None``, when ``optional``)."""
     if value is None:
         if not optional:
             raise ValueError(f"{name} must be a number of seconds, not None")
@@ -52,7 +69,8 @@ def _check_seconds(name: str, value: float | None, *, optional: bool) -> None:
         raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
 
 
-def _check_count(name: str, value: int) -> None:
+def check_count(name: str, value: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is an integer of at least 1."""
     if type(value) is not int or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
 
@@ -86,14 +104,14 @@ def check_connection_options(
             f"Limits.max_message_size must be at least {MIN_MESSAGE_SIZE} bytes for a connection "
             f"(the hello alone takes about 100), not {limits.max_message_size}"
         )
-    _check_count("max_pending", max_pending)
-    _check_count("max_inflight", max_inflight)
+    check_count("max_pending", max_pending)
+    check_count("max_inflight", max_inflight)
     if type(extensions) is not bool:
         raise TypeError(f"extensions must be True or False, not {extensions!r}")
     if type(raw_strings) is not bool:
         raise TypeError(f"raw_strings must be True or False, not {raw_strings!r}")
     check_plain_errors(plain_errors)
-    _check_seconds("keepalive", keepalive, optional=True)
+    check_seconds("keepalive", keepalive, optional=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,14 +161,24 @@ class ConnectOptions:
             drops (:class:`~asyncrpc.Reconnect`); calls made meanwhile wait
             for it. Default ``None``: a dropped client stays closed. See
             :mod:`asyncrpc.reconnect`.
+        ssl: TLS: ``True`` (the system's CAs, the host name checked), an
+            :class:`ssl.SSLContext` (see :func:`asyncrpc.tls.client_context`),
+            or ``None``/``False`` for none (default). ``connect_timeout``
+            covers the TLS handshake too.
+        server_hostname: the name the server's certificate must carry
+            (default: ``host``); needed with ``path=`` and ``ssl``.
+        token: the token to authenticate with, sent in the hello to a server
+            made with ``auth=``; kept out of the ``repr``. ``connect()`` raises
+            :class:`~asyncrpc.AuthenticationFailed` if the server refuses it.
 
     Raises:
         ValueError: a missing or contradictory address, or an option out of
             range (a port outside 1-65535, a count below 1, a timeout that is
             not a positive finite number).
         TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`,
-            ``extensions`` is not a bool, or ``reconnect`` not a
-            :class:`~asyncrpc.Reconnect`.
+            ``extensions`` is not a bool, ``reconnect`` not a
+            :class:`~asyncrpc.Reconnect`, ``ssl`` neither a bool nor an
+            :class:`ssl.SSLContext`, or ``token`` not a str.
     """
 
     host: str | None = None
@@ -167,6 +195,9 @@ class ConnectOptions:
     raw_strings: bool = False
     keepalive: float | None = None
     reconnect: Reconnect | None = None
+    ssl: bool | ssl_module.SSLContext | None = None
+    server_hostname: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -194,9 +225,45 @@ class ConnectOptions:
             raise TypeError(
                 f"reconnect must be an asyncrpc.Reconnect or None, not {type(self.reconnect).__name__}"
             )
-        _check_seconds("connect_timeout", self.connect_timeout, optional=True)
-        _check_seconds("hello_timeout", self.hello_timeout, optional=False)
-        _check_seconds("close_timeout", self.close_timeout, optional=False)
+        self._check_security()
+        check_seconds("connect_timeout", self.connect_timeout, optional=True)
+        check_seconds("hello_timeout", self.hello_timeout, optional=False)
+        check_seconds("close_timeout", self.close_timeout, optional=False)
+
+    def _check_security(self) -> None:
+        tls = self.ssl
+        if tls is not None and type(tls) is not bool and not isinstance(tls, ssl_module.SSLContext):
+            raise TypeError(f"ssl must be True, False, None or an ssl.SSLContext, not {type(tls).__name__}")
+        if self.server_hostname is not None:
+            if not isinstance(self.server_hostname, str) or not self.server_hostname:
+                raise ValueError(f"server_hostname must be a non-empty string, not {self.server_hostname!r}")
+            if not tls:
+                raise ValueError("server_hostname is only for TLS connections (ssl=)")
+        if tls and self.path is not None and self.server_hostname is None:
+            checks = tls is True or tls.check_hostname
+            if checks:
+                raise ValueError(
+                    "TLS over a Unix socket needs server_hostname= (the name its certificate carries)"
+                )
+        token = self.token
+        if token is not None:
+            if not isinstance(token, str):
+                raise TypeError(f"token must be a str, not {type(token).__name__}")
+            if not token:
+                raise ValueError("token must not be empty")
+            if not self.extensions or self.raw_strings:
+                raise ValueError(
+                    "a token travels in the hello: it needs extensions=True and raw_strings=False"
+                )
+
+    @property
+    def ssl_context(self) -> ssl_module.SSLContext | None:
+        """The TLS context to connect with (a new default one for ``ssl=True``), or ``None``."""
+        if self.ssl is True:
+            from asyncrpc.tls import client_context
+
+            return client_context()
+        return self.ssl or None
 
     @property
     def address(self) -> str:

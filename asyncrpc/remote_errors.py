@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, Final, Literal, TypeAlias
 
 from asyncrpc.errors import (
+    AuthenticationFailed,
     CallCancelled,
     DeadlineExceeded,
     DescribeFailed,
@@ -39,6 +40,7 @@ from asyncrpc.errors import (
     MethodNotFound,
     RemoteError,
     RPCError,
+    Unauthenticated,
 )
 
 __all__ = [
@@ -85,6 +87,8 @@ ERROR_TYPES: Final[dict[str, type[RPCError]]] = {
     "DeadlineExceeded": DeadlineExceeded,
     "MessageTooLarge": MessageTooLarge,
     "DescribeFailed": DescribeFailed,
+    "AuthenticationFailed": AuthenticationFailed,
+    "Unauthenticated": Unauthenticated,
 }
 """Remote type names that become a specific local class; :func:`register_error_type` adds to it.
 
@@ -98,8 +102,8 @@ _NEOVIM_TYPES: Final = {0: "Exception", 1: "Validation"}
 # exception classes are split off, so an ordinary "Key: value" message stays whole.
 _TYPED_MESSAGE: Final = re.compile(
     r"(?P<type>[A-Za-z_][\w.]*"
-    r"(?:Error|Exception|NotFound|Cancelled|Aborted|Exceeded|Warning|Exit|Interrupt)"
-    r"|InvalidArguments|DescribeFailed)"
+    r"(?:Error|Exception|NotFound|Cancelled|Aborted|Exceeded|Warning|Exit|Interrupt|Failed)"
+    r"|InvalidArguments|Unauthenticated)"
     r"(?:\[(?P<code>-?\d{1,19})\])?: (?P<message>.*)",
     re.DOTALL,
 )

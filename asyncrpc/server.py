@@ -6,14 +6,28 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
+from asyncrpc.admission import AdmissionTerms
+from asyncrpc.auth import Authenticator, check_authenticator
+from asyncrpc.budget import BufferBudget
 from asyncrpc.connection import Connection
 from asyncrpc.dispatch import Dispatcher
-from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING, check_connection_options
+from asyncrpc.options import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_MAX_BUFFERED,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_INFLIGHT,
+    DEFAULT_MAX_PENDING,
+    check_connection_options,
+    check_count,
+    check_seconds,
+)
 from asyncrpc.remote_errors import PlainErrors
+from asyncrpc.tls import ServerHandshake
 from asyncrpc.wire.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Server"]
@@ -22,6 +36,22 @@ logger = logging.getLogger("asyncrpc")
 
 _CLOSE_MOMENT: Final = 0.1
 """Seconds a connection gets to flush its last replies when the grace is already spent."""
+
+_REFUSAL_LOG_EVERY: Final = 1.0
+"""Seconds between log lines about connections refused over ``max_connections``."""
+
+_TLS_HANDSHAKE_TIMEOUT: Final = 60.0
+"""Seconds a TLS handshake may take when the server has no ``handshake_timeout`` (asyncio's own)."""
+
+
+_SSLContext = ssl.SSLContext  # the parameter named ssl hides the module in start()
+
+
+class _Refused(asyncio.Protocol):
+    """What a connection past ``max_connections`` gets: closed as soon as it is accepted."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).abort()  # nothing was read, nothing is owed
 
 
 class Server:
@@ -55,13 +85,35 @@ class Server:
             a ping unanswered as long again closes that client's connection
             and frees its handlers (they see the disconnect). Default
             ``None``: no pings. See :mod:`asyncrpc.keepalive`.
+        auth: let a connection in only once its hello carries a token this
+            accepts: a :class:`~asyncrpc.TokenAuth`, or any callable
+            ``(token, peer_info) -> principal | None``, plain or ``async``
+            (see :mod:`asyncrpc.auth`). Until then, any other request is
+            answered with :class:`~asyncrpc.Unauthenticated` and the
+            connection closed. Default ``None``: everyone is let in.
+        max_connections: connections kept at once (default 1000); past it,
+            a new connection is closed as soon as it is accepted (logged, at
+            most once a second).
+        handshake_timeout: seconds a new connection has to finish its TLS
+            handshake and its first message (with ``auth``: a hello that is
+            accepted), from when it is accepted; else it is closed. Default
+            10.0; ``None`` waits for ever.
+        idle_timeout: seconds a connection may stay silent, with no call
+            running either way, before it is closed. Default ``None``: quiet
+            connections stay open.
+        max_buffered: bytes of unfinished messages (received in part) held
+            across every connection (default 256 MiB); past it, the
+            connection holding the most is closed.
 
     Raises:
-        TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`, or
-            ``extensions`` is not a bool.
-        ValueError: ``max_inflight`` or ``max_pending`` below 1,
-            ``limits.max_message_size`` below 1024 bytes, or ``plain_errors``
-            not one of its forms, or ``keepalive`` not a positive number.
+        TypeError: ``limits`` is not a :class:`~asyncrpc.Limits`,
+            ``extensions`` is not a bool, or ``auth`` is not callable.
+        ValueError: ``max_inflight``, ``max_pending``, ``max_connections`` or
+            ``max_buffered`` below 1, ``limits.max_message_size`` below 1024
+            bytes, ``plain_errors`` not one of its forms, a timeout or
+            ``keepalive`` not a positive number, or ``auth`` with
+            ``extensions=False`` or ``raw_strings=True`` (the token travels
+            in the hello).
 
     Example::
 
@@ -83,6 +135,11 @@ class Server:
         plain_errors: PlainErrors = "neovim",
         raw_strings: bool = False,
         keepalive: float | None = None,
+        auth: Authenticator | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        idle_timeout: float | None = None,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         check_connection_options(
             limits=limits,
@@ -93,6 +150,22 @@ class Server:
             raw_strings=raw_strings,
             keepalive=keepalive,
         )
+        check_authenticator(auth)
+        if auth is not None and (not extensions or raw_strings):
+            raise ValueError(
+                "auth needs the hello, where the token travels: extensions=True, raw_strings=False"
+            )
+        check_count("max_connections", max_connections)
+        check_count("max_buffered", max_buffered)
+        check_seconds("handshake_timeout", handshake_timeout, optional=True)
+        check_seconds("idle_timeout", idle_timeout, optional=True)
+        self._terms = AdmissionTerms(auth, handshake_timeout, idle_timeout)
+        self._max_connections = max_connections
+        self._budget = BufferBudget(max_buffered)
+        self._ssl: ssl.SSLContext | None = None
+        self._handshakes: set[ServerHandshake] = set()
+        self._refused = 0
+        self._refusal_logged = -_REFUSAL_LOG_EVERY
         self._keepalive = keepalive
         self._dispatcher = Dispatcher()
         self._limits = limits
@@ -129,7 +202,10 @@ class Server:
 
     # -- listening ----------------------------------------------------------------
 
-    def _make_connection(self) -> Connection:
+    def _make_connection(self) -> asyncio.Protocol:
+        if len(self._connections) >= self._max_connections:
+            self._refuse()
+            return _Refused()
         connection = Connection(
             self._dispatcher,
             limits=self._limits,
@@ -140,12 +216,38 @@ class Server:
             raw_strings=self._raw_strings,
             keepalive=self._keepalive,
             on_lost=self._lost,
+            admission=self._terms,
+            budget=self._budget,
         )
         self._connections.add(connection)
         if self._closing is not None:
             # Accepted while shutting down: closed as soon as its socket is up.
             connection.close(timeout=_CLOSE_MOMENT)
-        return connection
+        if self._ssl is None:
+            return connection
+        timeout = self._terms.handshake_timeout or _TLS_HANDSHAKE_TIMEOUT
+        handshake = ServerHandshake(connection, self._ssl, timeout, self._handshake_ended)
+        self._handshakes.add(handshake)
+        return handshake
+
+    def _handshake_ended(self, handshake: ServerHandshake, connection: Connection, ok: bool) -> None:
+        self._handshakes.discard(handshake)
+        if not ok:
+            # Never opened: the connection is told it is gone, and forgotten.
+            connection.abandon()
+            self._connections.discard(connection)
+
+    def _refuse(self) -> None:
+        self._refused += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._refusal_logged >= _REFUSAL_LOG_EVERY:
+            logger.warning(
+                "asyncrpc: refused %d connection(s): the server is at its max_connections of %d",
+                self._refused,
+                self._max_connections,
+            )
+            self._refused = 0
+            self._refusal_logged = now
 
     def _lost(self, connection: Connection, still_running: list[asyncio.Task[None]]) -> None:
         self._connections.discard(connection)
@@ -162,18 +264,27 @@ class Server:
         *,
         path: str | None = None,
         backlog: int = 1024,
+        ssl: ssl.SSLContext | None = None,
     ) -> None:
         """Start listening on ``host:port`` (port 0 picks a free one), or on the Unix socket ``path``.
 
-        ``host`` defaults to ``127.0.0.1``.
+        ``host`` defaults to ``127.0.0.1``. With ``ssl``, a server-side
+        :class:`ssl.SSLContext` (see :func:`asyncrpc.tls.server_context`),
+        every connection speaks TLS; a client that fails the handshake (a
+        plaintext client, a certificate not trusted under mutual TLS) is
+        logged in one line and closed, within ``handshake_timeout``.
 
         Raises:
             RuntimeError: the server was started already.
             ValueError: both ``host`` and ``path`` were given.
+            TypeError: ``ssl`` is not an :class:`ssl.SSLContext`.
             OSError: the address cannot be listened on (in use, no permission).
         """
         if self._server is not None:
             raise RuntimeError("server already started")
+        if ssl is not None and not isinstance(ssl, _SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext, not {type(ssl).__name__}")
+        self._ssl = ssl
         loop = asyncio.get_running_loop()
         if path is not None:
             if host is not None:
@@ -237,6 +348,8 @@ class Server:
         deadline = loop.time() + grace
         if self._server is not None:
             self._server.close()
+        for handshake in list(self._handshakes):
+            handshake.cancel()  # not a client yet: nothing to finish
         for connection in list(self._connections):
             connection.incoming.refuse_new_calls()
         await self._finish_handlers(deadline)
@@ -252,7 +365,7 @@ class Server:
             # Only a connection whose socket never came up can be left: asyncio
             # made its protocol but will never call it again.
             for connection in list(self._connections):
-                connection.abort()
+                connection.abandon()
             self._connections.clear()
         if self._server is not None:
             await self._server.wait_closed()

@@ -199,6 +199,19 @@ class ServerCall:
         return self._cancel_reason is not None
 
     @property
+    def principal(self) -> Any:
+        """Who is calling, as the server's authenticator (``Server(auth=)``) named
+        them when the connection was let in; ``None`` on a server without ``auth``."""
+        return self._calls.principal
+
+    @property
+    def peer_certificate(self) -> dict[str, Any] | None:
+        """The caller's verified TLS client certificate, as :meth:`ssl.SSLSocket.getpeercert`
+        gives it (``subject``, ``issuer``, ``notAfter``...); ``None`` without TLS or
+        when the client sent none (mutual TLS makes it required)."""
+        return self._calls.peer_certificate
+
+    @property
     def peer(self) -> Client:
         """A client for calling back the peer that made this call, on the same connection.
 

@@ -20,6 +20,7 @@ the procedures in the calling thread).
 from __future__ import annotations
 
 import contextlib
+import ssl as ssl_module
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -300,6 +301,9 @@ def connect(
     raw_strings: bool = False,
     keepalive: float | None = None,
     reconnect: Reconnect | None = None,
+    ssl: bool | ssl_module.SSLContext | None = None,
+    server_hostname: str | None = None,
+    token: str | None = None,
     use_uvloop: bool = True,
 ) -> Iterator[SyncClient]:
     """Connect from plain threaded code: ``with asyncrpc.sync.connect(host, port) as c:``.
@@ -314,7 +318,8 @@ def connect(
     Raises:
         ValueError: a missing or contradictory address, or an option out of range.
         TimeoutError: no connection within ``connect_timeout``.
-        OSError: the connection was refused or failed.
+        OSError: the connection was refused or failed (``ssl.SSLError`` for TLS).
+        AuthenticationFailed: the server refused the token.
     """
     options = ConnectOptions(
         host=host,
@@ -331,6 +336,9 @@ def connect(
         raw_strings=raw_strings,
         keepalive=keepalive,
         reconnect=reconnect,
+        ssl=ssl,
+        server_hostname=server_hostname,
+        token=token,
     )
     backend_options = {"use_uvloop": use_uvloop and has_uvloop()}
     with start_blocking_portal(backend="asyncio", backend_options=backend_options) as portal:

@@ -29,6 +29,12 @@ Each side's hello payload may also carry ``"max_message_size"``: the largest
 message, in bytes, that side accepts. The other side then refuses, at the call
 site, a request that would be larger, instead of sending bytes that would
 cost the connection.
+
+A client's hello may carry ``"token"``: a str the server's authenticator
+checks (a server made with ``auth=``). Such a server answers a hello it
+refuses with an ``AuthenticationFailed`` error and closes the connection,
+and answers every other request it gets before the hello is accepted with an
+``Unauthenticated`` error, then closes the connection.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ FEATURES: Final = frozenset({FEATURE_CANCEL, FEATURE_DEADLINE, FEATURE_ERRORS})
 
 EXT_TIMEOUT: Final = "timeout"
 HELLO_MAX_MESSAGE_SIZE: Final = "max_message_size"
+HELLO_TOKEN: Final = "token"
 
 
 def hello_payload(features: frozenset[str] = FEATURES, max_message_size: int | None = None) -> dict[str, Any]:

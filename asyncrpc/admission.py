@@ -1,0 +1,233 @@
+"""A server's terms for each connection it accepts: a deadline for the handshake,
+authentication before any call, and a limit on silence.
+
+:class:`Admission` is made by the connection (for a server's connections
+only, from the server's :class:`AdmissionTerms`) and lives exactly as long as
+it. Its life:
+
+1. From the moment the socket is accepted, the connection has
+   ``handshake_timeout`` seconds to finish its TLS handshake (when the server
+   has TLS) and its first message; with ``auth``, that first message must be
+   a hello the authenticator accepts. Otherwise the connection is closed, with
+   one log line. This is what lets a server shed connections that never send
+   a byte, or send one now and then and never finish.
+2. With ``auth``, the connection is *locked* until its hello is accepted:
+   :class:`~asyncrpc.incoming.IncomingCalls` hands this object the hello and
+   answers anything else with ``Unauthenticated``, then closes.
+3. Once in, with ``idle_timeout``, a connection on which nothing has been
+   received and nothing is running, either way, for that long is closed.
+
+The watch costs nothing per message: the timers read counters the
+connection keeps anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from asyncrpc.auth import Authenticator, PeerInfo
+from asyncrpc.errors import AuthenticationFailed, Unauthenticated
+from asyncrpc.flow import PauseReason
+from asyncrpc.wire import extensions as ext
+
+if TYPE_CHECKING:
+    from asyncrpc.connection import Connection
+
+__all__ = ["Admission", "AdmissionTerms", "peer_address"]
+
+logger = logging.getLogger("asyncrpc")
+
+#: Idle checks per ``idle_timeout``: a quiet connection is closed after 1 to 1.25 of it.
+_TICKS: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionTerms:
+    """What a server asks of every connection (checked by :class:`~asyncrpc.Server`)."""
+
+    auth: Authenticator | None
+    handshake_timeout: float | None
+    idle_timeout: float | None
+
+
+def peer_address(connection: Connection) -> str:
+    """``host:port`` of the peer, or the Unix socket path, for messages and :class:`PeerInfo`."""
+    peer = connection.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+        return f"{host}:{peer[1]}"
+    if peer:  # a Unix socket client bound to a path
+        return str(peer)
+    local = connection.get_extra_info("sockname")
+    return str(local) if local else "a Unix socket client"
+
+
+class Admission:
+    """One connection's admission: see the module docstring.
+
+    Attributes:
+        locked: true until the connection is authenticated (always false
+            without ``auth``); only the hello is answered meanwhile.
+        principal: what the authenticator returned (``None`` without ``auth``).
+    """
+
+    __slots__ = (
+        "_connection",
+        "_heard",
+        "_loop",
+        "_quiet_since",
+        "_task",
+        "_terms",
+        "_timer",
+        "locked",
+        "principal",
+    )
+
+    def __init__(self, connection: Connection, terms: AdmissionTerms) -> None:
+        self._connection = connection
+        self._terms = terms
+        self._loop = connection.loop
+        self.locked = terms.auth is not None
+        self.principal: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._heard = 0
+        self._quiet_since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        if terms.handshake_timeout is not None:
+            # From the accept: the TLS handshake counts, as the socket is not ours until it ends.
+            self._timer = self._loop.call_later(terms.handshake_timeout, self._handshake_over)
+
+    def stop(self) -> None:
+        """The connection is gone: no more timers, and an authenticator still deciding is cancelled."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    # -- the handshake ---------------------------------------------------------------
+
+    def _handshake_over(self) -> None:
+        self._timer = None
+        connection = self._connection
+        if connection.is_closed:
+            return
+        timeout = self._terms.handshake_timeout
+        if self.locked:
+            connection.abort(f"not authenticated within the server's handshake_timeout of {timeout:g}s")
+            return
+        if connection.bytes_received <= connection.unfinished_bytes:
+            # Not one whole message yet (TLS may not even be done).
+            what = "no complete message" if connection.bytes_received else "not a byte"
+            connection.abort(f"{what} within the server's handshake_timeout of {timeout:g}s")
+            return
+        self._start_idle_watch()
+
+    # -- authentication -------------------------------------------------------------
+
+    def hello(self, msgid: int, params: list[Any]) -> None:
+        """The locked connection's hello: decide on it, and answer it."""
+        connection = self._connection
+        payload = params[0] if params else None
+        token = payload.get(ext.HELLO_TOKEN) if isinstance(payload, dict) else None
+        if not isinstance(token, str):
+            token = None
+        answer = connection.hello_received(payload)
+        auth = self._terms.auth
+        assert auth is not None  # locked only with auth
+        peer = PeerInfo(peer_address(connection), connection.peer_certificate)
+        try:
+            decision = auth(token, peer)
+        except Exception as exc:
+            self._refuse(msgid, peer, token is not None, f"the authenticator raised {type(exc).__name__}")
+            return
+        if inspect.isawaitable(decision):
+            # Nothing more is read until it decides: no call can slip in meanwhile.
+            connection.pause_reading(PauseReason.AUTHENTICATING)
+            self._task = self._loop.create_task(
+                self._decide_later(msgid, decision, peer, token is not None, answer)
+            )
+            return
+        self._decided(msgid, decision, peer, token is not None, answer)
+
+    async def _decide_later(
+        self, msgid: int, decision: Any, peer: PeerInfo, had_token: bool, answer: dict[str, Any]
+    ) -> None:
+        try:
+            principal = await decision
+        except Exception as exc:
+            self._task = None
+            self._refuse(msgid, peer, had_token, f"the authenticator raised {type(exc).__name__}")
+            return
+        self._task = None
+        self._decided(msgid, principal, peer, had_token, answer)
+        self._connection.resume_reading(PauseReason.AUTHENTICATING)
+
+    def _decided(
+        self, msgid: int, principal: Any, peer: PeerInfo, had_token: bool, answer: dict[str, Any]
+    ) -> None:
+        if principal is None:
+            self._refuse(msgid, peer, had_token, "token not accepted" if had_token else "no token")
+            return
+        self.locked = False
+        self.principal = principal
+        connection = self._connection
+        connection.incoming.unlock()
+        connection.incoming.reply(msgid, None, answer)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._start_idle_watch()
+
+    def _refuse(self, msgid: int, peer: PeerInfo, had_token: bool, why: str) -> None:
+        connection = self._connection
+        logger.warning("asyncrpc: authentication failed for %s: %s; closing", peer.address, why)
+        message = "the server did not accept the token" if had_token else "the server requires a token"
+        connection.incoming.reply_error(msgid, AuthenticationFailed(message))
+        connection.close()
+
+    def refuse_call(self, method: str, msgid: int | None) -> None:
+        """Anything but a hello on a locked connection: ``Unauthenticated``, then close."""
+        connection = self._connection
+        logger.warning(
+            "asyncrpc: closing connection from %s: a %s before authenticating",
+            peer_address(connection),
+            "request" if msgid is not None else "notification",
+        )
+        if msgid is not None:
+            connection.incoming.reply_error(
+                msgid, Unauthenticated("this server requires authentication: connect with a token")
+            )
+        connection.close()
+
+    # -- idleness ---------------------------------------------------------------------
+
+    def _start_idle_watch(self) -> None:
+        self._timer = None
+        idle = self._terms.idle_timeout
+        if idle is None or self._connection.is_closed:
+            return
+        self._heard = self._connection.bytes_received
+        self._quiet_since = self._loop.time()
+        self._timer = self._loop.call_later(idle / _TICKS, self._idle_tick)
+
+    def _idle_tick(self) -> None:
+        self._timer = None
+        connection = self._connection
+        if not connection.accepting_calls:
+            return  # closing: the close has its own bound
+        idle = self._terms.idle_timeout
+        assert idle is not None
+        now = self._loop.time()
+        heard = connection.bytes_received
+        if heard != self._heard or connection.serving_count or connection.pending_count:
+            self._heard = heard
+            self._quiet_since = now
+        elif now - self._quiet_since >= idle:
+            connection.abort(f"idle for {idle:g}s (the server's idle_timeout)")
+            return
+        self._timer = self._loop.call_later(idle / _TICKS, self._idle_tick)
