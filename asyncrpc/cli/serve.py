@@ -10,13 +10,16 @@ import inspect
 import os
 import signal
 import socket
+import ssl
 import stat
 import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from asyncrpc.auth import TokenAuth
 from asyncrpc.cli.errors import CommandError, ExitStatus, bracket, reason
+from asyncrpc.cli.security import ServerSecurity, is_loopback, server_security, warning
 from asyncrpc.server import Server
 
 __all__ = ["load_target", "register_target", "serve"]
@@ -175,7 +178,7 @@ def _refuse_live_socket(path: str) -> None:
     raise CommandError(f"cannot listen on {path}: a server is already listening there (choose another path)")
 
 
-async def _listen(server: Server, args: argparse.Namespace) -> str:
+async def _listen(server: Server, args: argparse.Namespace, context: ssl.SSLContext | None) -> str:
     """Start listening as the options say; returns where, for the banner."""
     unix: str | None = args.unix
     host: str = args.host or "127.0.0.1"
@@ -183,9 +186,9 @@ async def _listen(server: Server, args: argparse.Namespace) -> str:
     try:
         if unix is not None:
             _refuse_live_socket(unix)
-            await server.start(path=unix)
+            await server.start(path=unix, ssl=context)
         else:
-            await server.start(host, args.port)
+            await server.start(host, args.port, ssl=context)
     except OSError as exc:
         raise CommandError(
             f"cannot listen on {where}: {reason(exc)}{_listen_hint(exc, unix is not None)}"
@@ -195,11 +198,31 @@ async def _listen(server: Server, args: argparse.Namespace) -> str:
     return unix if unix is not None else f"{bracket(host)}:{server.port}"
 
 
+def _warn_if_open(args: argparse.Namespace, security: ServerSecurity, where: str) -> None:
+    """Say so when anyone who can reach the port can call: off loopback, nobody is authenticated."""
+    if args.unix is not None or is_loopback(args.host or "127.0.0.1"):
+        return
+    if security.tokens is not None or security.client_ca:
+        return
+    if security.ssl is None:
+        how = "without TLS or a token"
+        fix = "--token-file FILE, and --tls-cert FILE --tls-key FILE"
+    else:
+        how = "over TLS but with no token or client certificate"
+        fix = "--token-file FILE, or --tls-client-ca FILE"
+    warning(f"serving on {where} {how}: anyone who can reach the port can call every served method ({fix})")
+
+
 async def serve(args: argparse.Namespace) -> int:
-    server = Server(plain_errors=args.plain_errors, raw_strings=args.raw_strings, keepalive=args.keepalive)
+    security = server_security(args)  # files read and checked before the target is even imported
+    auth = TokenAuth(security.tokens) if security.tokens is not None else None
+    server = Server(
+        plain_errors=args.plain_errors, raw_strings=args.raw_strings, keepalive=args.keepalive, auth=auth
+    )
     # The object is made on the running loop: its __init__ may make tasks or futures.
     names = register_target(server, load_target(args.target), args.namespace, args.target)
-    where = await _listen(server, args)
+    where = await _listen(server, args, security.ssl)
+    _warn_if_open(args, security, where)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
