@@ -142,8 +142,11 @@ class Serving:
 
 
 @contextlib.asynccontextmanager
-async def serving(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> AsyncIterator[Serving]:
-    """``python -m asyncrpc serve ARGV`` in a process, once its banner is out; SIGTERM on the way out.
+async def serving(
+    *argv: str, cwd: Path, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+) -> AsyncIterator[Serving]:
+    """``python -m asyncrpc OPTIONS serve ARGV`` in a process, once its banner is out; SIGTERM on
+    the way out.
 
     ``stderr`` holds what it wrote there once the block is left.
     """
@@ -151,6 +154,7 @@ async def serving(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> A
         sys.executable,
         "-m",
         "asyncrpc",
+        *options,
         "serve",
         *argv,
         cwd=cwd,

@@ -22,7 +22,7 @@ from asyncrpc.cli.errors import CommandError, ExitStatus, bracket, reason
 from asyncrpc.cli.security import ServerSecurity, is_loopback, server_security, warning
 from asyncrpc.server import Server
 
-__all__ = ["load_target", "register_target", "serve"]
+__all__ = ["load_target", "register_target", "serve", "warn_if_open"]
 
 
 def _import(module_name: str) -> Any:
@@ -198,7 +198,7 @@ async def _listen(server: Server, args: argparse.Namespace, context: ssl.SSLCont
     return unix if unix is not None else f"{bracket(host)}:{server.port}"
 
 
-def _warn_if_open(args: argparse.Namespace, security: ServerSecurity, where: str) -> None:
+def warn_if_open(args: argparse.Namespace, security: ServerSecurity, where: str) -> None:
     """Say so when anyone who can reach the port can call: off loopback, nobody is authenticated."""
     if args.unix is not None or is_loopback(args.host or "127.0.0.1"):
         return
@@ -222,7 +222,7 @@ async def serve(args: argparse.Namespace) -> int:
     # The object is made on the running loop: its __init__ may make tasks or futures.
     names = register_target(server, load_target(args.target), args.namespace, args.target)
     where = await _listen(server, args, security.ssl)
-    _warn_if_open(args, security, where)
+    warn_if_open(args, security, where)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
