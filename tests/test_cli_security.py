@@ -17,7 +17,8 @@ import pytest
 import trustme
 
 from asyncrpc.cli import ExitStatus
-from asyncrpc.cli.security import ServerSecurity, is_loopback
+from asyncrpc.cli.call import make_connector
+from asyncrpc.cli.security import ClientSecurity, ServerSecurity, is_loopback
 from asyncrpc.cli.serve import warn_if_open
 from tests.cli_helpers import cli, serving
 
@@ -454,3 +455,19 @@ async def test_tls_and_a_token_over_a_unix_socket(
         )
         assert (ran.status, ran.out) == (0, '["bob", null]\n')
     assert not os.path.exists(path)  # removed on the way out
+
+
+def test_a_token_sent_unencrypted_off_loopback_is_warned_about(capsys: Capture) -> None:
+    """Nothing is connected to: the options are only checked."""
+    security = ClientSecurity(token=TOKEN, token_env="RPC_TOKEN")
+    make_connector("192.0.2.1:6000", 5.0, security=security)  # TEST-NET-1: never reached
+    err = capsys.readouterr().err
+    assert err == (
+        "warning: the token from $RPC_TOKEN goes to 192.0.2.1:6000 unencrypted: anyone on the way can "
+        "read it (add --tls, or --tls-ca FILE)\n"
+    )
+    make_connector("127.0.0.1:6000", 5.0, security=security)
+    make_connector(
+        "192.0.2.1:6000", 5.0, security=ClientSecurity(ssl=True, token=TOKEN, token_env="RPC_TOKEN")
+    )
+    assert capsys.readouterr().err == ""

@@ -1,7 +1,10 @@
 """The ``asyncrpc`` command: serve, call, demo, bench.
 
-    asyncrpc serve MODULE:OBJECT [--namespace N] [--host H] [--port P | --unix PATH] [--grace S]
+    asyncrpc serve MODULE[:OBJECT] [--namespace N] [--host H] [--port P | --unix PATH] [--grace S]
+                   [--tls-cert FILE [--tls-key FILE] [--tls-client-ca FILE]] [--token-file FILE]
     asyncrpc call HOST:PORT|PATH METHOD [JSON_ARG ...] [--raw] [--timeout S] [--connect-timeout S]
+                  [--tls | --tls-ca FILE] [--tls-cert FILE [--tls-key FILE]] [--token-env VAR]
+    asyncrpc list | describe | stubgen HOST:PORT|PATH ... (the same TLS and token options)
     asyncrpc demo [--delay S]
     asyncrpc bench [ARGS ...]
 
