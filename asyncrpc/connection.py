@@ -244,6 +244,9 @@ class Connection(asyncio.Protocol):
                 if paused:
                     break  # the rest waits in the decoder, unread, until the pause ends
         except ProtocolError as exc:
+            if self._bytes_received == len(data) and data[:1] == b"\x16":
+                # The first byte of a TLS handshake record, first thing on the connection.
+                exc = ProtocolError(f"{exc} (a TLS client on a plaintext port?)")
             self._fail_protocol(exc)
         finally:
             self._in_receive = False

@@ -196,12 +196,24 @@ async def _open(
         try:
             await connection.negotiate(options.hello_timeout, token=options.token)
         except ConnectionLost as exc:
-            if isinstance(exc.__cause__, ProtocolError):
-                raise  # it spoke, but not msgpack-rpc: another try would say the same
+            if isinstance(exc.__cause__, ProtocolError | ssl_module.SSLError):
+                # It spoke, but not msgpack-rpc, or TLS failed (a server that
+                # checks client certificates says so after the handshake, in
+                # TLS 1.3): another try would say the same.
+                raise
+            if options.ssl:
+                # Over TLS, a server that checks client certificates says no
+                # only now (TLS 1.3), with a close: a plain retry would hide it.
+                raise ConnectionLost(
+                    f"{options.address} closed the TLS connection over the hello "
+                    "(does it require a client certificate?)"
+                ) from exc
             if options.token is not None:
                 # The token was to be checked: a try without the hello would skip the check.
-                hint = "" if options.ssl else " (a TLS server? connect with ssl=)"
-                raise ConnectionLost(f"{options.address} closed the connection over the hello{hint}") from exc
+                raise ConnectionLost(
+                    f"{options.address} closed the connection over the hello "
+                    "(a TLS server? connect with ssl=)"
+                ) from exc
             # Some plain servers hang up on a method they do not know (the
             # probe) instead of answering it with an error: once more, without.
             logger.info(
@@ -252,10 +264,14 @@ async def _dial(
             _, connection = await loop.create_connection(
                 factory, host, port, ssl=tls, server_hostname=hostname
             )
-    except BaseException:
+    except BaseException as exc:
         # Cut short after the socket came up (a timeout, a cancel): uvloop
         # closes it without telling the protocol, so end what was made here.
         for connection in made:
             connection.abandon()
+        if tls is not None and isinstance(exc, ConnectionResetError | ssl_module.SSLEOFError):
+            raise ConnectionLost(
+                f"{options.address} closed the connection during the TLS handshake (is it a TLS server?)"
+            ) from exc
         raise
     return connection

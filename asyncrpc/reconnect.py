@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asyncrpc.errors import ConnectionLost
+from asyncrpc.errors import AuthenticationFailed, ConnectionLost
 from asyncrpc.handle import WaitingCalls
 
 if TYPE_CHECKING:
@@ -227,6 +227,11 @@ class Reconnector:
                 last = exc
                 logger.debug("asyncrpc: reconnecting to %s: attempt %d failed: %s", self._address, tried, exc)
                 continue
+            except AuthenticationFailed as exc:
+                # The server is there and said no: asking again would get the same answer.
+                logger.warning("asyncrpc: reconnecting to %s: %s; giving up", self._address, exc)
+                last = exc
+                break
             if not connection.accepting_calls:  # up, and gone again before we could use it
                 last = ConnectionLost(connection.closed_reason)
                 continue

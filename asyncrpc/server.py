@@ -202,7 +202,7 @@ class Server:
 
     # -- listening ----------------------------------------------------------------
 
-    def _make_connection(self) -> asyncio.Protocol:
+    def _make_connection(self) -> asyncio.BaseProtocol:
         if len(self._connections) >= self._max_connections:
             self._refuse()
             return _Refused()
@@ -228,7 +228,7 @@ class Server:
         timeout = self._terms.handshake_timeout or _TLS_HANDSHAKE_TIMEOUT
         handshake = ServerHandshake(connection, self._ssl, timeout, self._handshake_ended)
         self._handshakes.add(handshake)
-        return handshake
+        return handshake.protocol()
 
     def _handshake_ended(self, handshake: ServerHandshake, connection: Connection, ok: bool) -> None:
         self._handshakes.discard(handshake)

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
@@ -89,6 +89,10 @@ def describe_failure(exc: BaseException) -> str:
         reason = exc.reason or str(exc)
         if reason in {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"}:
             return f"not a TLS client ({reason}): a plaintext client on a TLS port?"
+        if reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+            return "the client sent no certificate, and this server requires one (mutual TLS)"
+        if "ALERT" in reason:
+            return f"the client turned the handshake down ({reason}): it does not trust our certificate?"
         return f"TLS error: {reason}"
     if isinstance(exc, TimeoutError):
         return "the TLS handshake did not finish in time"
@@ -97,21 +101,54 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class ServerHandshake(asyncio.Protocol):
-    """The protocol of an accepted socket on a TLS server until its handshake is over:
-    runs the handshake, then hands the encrypted transport to ``connection``.
+_PROTOCOL_CLASSES: dict[type, type] = {}
 
-    Whatever arrives between the end of the handshake and the hand-over (a
-    client's first request often comes in the same read as its last handshake
-    message) is kept and given to the connection first, in order.
+
+def _ssl_protocol_class(loop: asyncio.AbstractEventLoop) -> type:
+    """The TLS protocol of ``loop``'s own implementation (what its
+    ``create_server(ssl=)`` puts in front of each accepted connection),
+    subclassed to note the peer's address for the log line of a failure."""
+    if type(loop).__module__.startswith("uvloop"):
+        import uvloop.loop
+
+        base: type = getattr(uvloop.loop, "SSLProtocol")  # noqa: B009 - not in uvloop's stubs
+    else:
+        import asyncio.sslproto
+
+        base = asyncio.sslproto.SSLProtocol
+    made = _PROTOCOL_CLASSES.get(base)
+    if made is None:
+        base_made = cast(Any, base).connection_made
+
+        def connection_made(self: Any, transport: asyncio.BaseTransport) -> None:
+            self.asyncrpc_peer = transport.get_extra_info("peername")
+            base_made(self, transport)
+
+        made = type("ServerTLSProtocol", (base,), {"connection_made": connection_made, "asyncrpc_peer": None})
+        _PROTOCOL_CLASSES[base] = made
+    return made
+
+
+class ServerHandshake:
+    """The TLS side of one accepted socket on a TLS server.
+
+    :meth:`protocol` is what the server gives the event loop for the socket:
+    the loop's own TLS protocol, exactly as ``create_server(ssl=)`` would
+    make it (so the handshake starts with the first byte, and encryption
+    runs at the loop's own speed), but with the handshake's outcome ours to
+    see. The connection is handed the encrypted transport when the handshake
+    succeeds; when it fails, the failure is logged in one line and the socket
+    closed.
 
     Args:
         connection: the connection that will speak over the TLS transport.
         context: the server's context.
         timeout: seconds the handshake may take.
         ended: called as ``ended(self, connection, ok)`` once the handshake is
-            over, ``ok`` false when it failed (after one log line) or was cancelled.
+            over, ``ok`` false when it failed or was cancelled.
     """
+
+    __slots__ = ("_connection", "_context", "_ended", "_loop", "_protocol", "_timeout", "_waiter")
 
     def __init__(
         self,
@@ -124,67 +161,36 @@ class ServerHandshake(asyncio.Protocol):
         self._context = context
         self._timeout = timeout
         self._ended = ended
-        self._task: asyncio.Task[None] | None = None
-        self._early: list[bytes] = []
-        self._eof = False
-        self._lost = False
-        self._lost_with: Exception | None = None
+        self._loop = connection.loop
+        self._waiter: asyncio.Future[None] = self._loop.create_future()
+        self._waiter.add_done_callback(self._done)
+        self._protocol: Any = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """The socket is accepted: start the handshake (nothing is read before it takes over)."""
-        stream = cast(asyncio.Transport, transport)
-        stream.pause_reading()  # the ClientHello must reach the TLS layer, not us
-        self._task = asyncio.get_running_loop().create_task(self._handshake(stream))
+    def protocol(self) -> asyncio.BaseProtocol:
+        """The protocol for the accepted socket (it calls the connection's
+        ``connection_made`` once the handshake has succeeded)."""
+        make = _ssl_protocol_class(self._loop)
+        self._protocol = make(
+            self._loop,
+            self._connection,
+            self._context,
+            self._waiter,
+            server_side=True,
+            ssl_handshake_timeout=self._timeout,
+        )
+        return cast(asyncio.BaseProtocol, self._protocol)
 
-    def data_received(self, data: bytes) -> None:
-        """Decrypted bytes that came before the hand-over: kept for the connection."""
-        self._early.append(data)
-
-    def eof_received(self) -> bool | None:
-        """The peer closed its side before the hand-over: passed on after it."""
-        self._eof = True
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """The peer left, during the handshake or just after it."""
-        self._lost = True
-        self._lost_with = exc
-
-    async def _handshake(self, transport: asyncio.Transport) -> None:
-        peer = transport.get_extra_info("peername") or "a Unix socket client"
-        secure: asyncio.BaseTransport | None = None
-        try:
-            if self._lost:
-                raise ConnectionResetError("closed before the handshake")
-            secure = await asyncio.get_running_loop().start_tls(
-                transport, self, self._context, server_side=True, ssl_handshake_timeout=self._timeout
-            )
-            if secure is None:  # the peer left as the handshake ended
-                raise ConnectionResetError("closed at the end of the handshake")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+    def _done(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.cancelled():
+            self._ended(self, self._connection, False)
+            return
+        exc = waiter.exception()
+        if exc is not None:
+            peer = getattr(self._protocol, "asyncrpc_peer", None) or "a Unix socket client"
             logger.warning("asyncrpc: TLS handshake with %s failed: %s", peer, describe_failure(exc))
-        finally:
-            if secure is None:
-                transport.abort()
-            self._ended(self, self._connection, secure is not None)
-        if secure is not None:
-            self._hand_over(secure)
-
-    def _hand_over(self, secure: asyncio.BaseTransport) -> None:
-        connection = self._connection
-        secure.set_protocol(connection)
-        connection.connection_made(secure)
-        early, self._early = self._early, []
-        for data in early:
-            connection.data_received(data)
-        if self._eof:
-            connection.eof_received()
-        if self._lost:
-            connection.connection_lost(self._lost_with)
+        self._ended(self, self._connection, exc is None)
 
     def cancel(self) -> None:
-        """Give up on the handshake (the server is closing)."""
-        if self._task is not None:
-            self._task.cancel()
+        """Give up on the handshake (the server is closing); the socket closes with the connection."""
+        if not self._waiter.done():
+            self._waiter.cancel()

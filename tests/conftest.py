@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 import asyncrpc
+from tests.certs import Certs, make_certs
 from tests.services import GATES, make_server
 
 try:
@@ -48,3 +49,9 @@ async def server() -> AsyncIterator[asyncrpc.Server]:
 async def client(server: asyncrpc.Server) -> AsyncIterator[asyncrpc.Client]:
     async with asyncrpc.connect("127.0.0.1", server.port) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A throwaway CA and its certificates, as PEM files (see tests/certs.py)."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
