@@ -8,7 +8,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +41,8 @@ class Ran:
         return self.err.rstrip("\n")
 
 
-def _loop_flags() -> list[str]:
-    # The command runs on the same kind of loop as the test (conftest runs each on both).
+def same_loop() -> list[str]:
+    """The options that run the command on the same kind of loop as the test (conftest runs each on both)."""
     return [] if "uvloop" in type(asyncio.get_running_loop()).__module__ else ["--no-uvloop"]
 
 
@@ -51,7 +51,7 @@ async def cli(capsys: pytest.CaptureFixture[str], *argv: str, loop_flags: bool =
 
     The test's loop stays free to run the peers the command talks to.
     """
-    args = [*(_loop_flags() if loop_flags else []), *argv]
+    args = [*(same_loop() if loop_flags else []), *argv]
     started = time.perf_counter()
     async with asyncio.timeout(BOUND):
         status = await asyncio.to_thread(main, args)
@@ -143,7 +143,7 @@ class Serving:
 
 @contextlib.asynccontextmanager
 async def serving(
-    *argv: str, cwd: Path, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+    *argv: str, cwd: Path, env: dict[str, str] | None = None, options: Sequence[str] = ()
 ) -> AsyncIterator[Serving]:
     """``python -m asyncrpc OPTIONS serve ARGV`` in a process, once its banner is out; SIGTERM on
     the way out.

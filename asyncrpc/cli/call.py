@@ -145,24 +145,26 @@ def parse_args(texts: Sequence[str], *, raw: bool) -> list[Any]:
     return params
 
 
-def _tls_hint(connector: Connector) -> str:
-    """Why a peer may say nothing and hang up, or say nothing at all, when TLS is in the way."""
-    if connector.options.ssl:
-        # Over TLS 1.3 a server refuses a missing client certificate only after the handshake.
-        return " (over TLS: does it require a client certificate? --tls-cert FILE)"
-    return " (if it speaks TLS: --tls, or --tls-ca FILE)"
-
-
-def _lost(address: str, exc: ConnectionLost, *, heard_from: bool, tls_hint: str = "") -> CommandError:
+def _lost(address: str, exc: ConnectionLost, *, heard_from: bool, tls: bool) -> CommandError:
     """What a dropped connection tells the user: why it dropped, and whether the peer ever spoke."""
     cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError):
+        return CommandError(f"TLS with {address} failed: {_tls_reason(cause)}")
     if isinstance(cause, ProtocolError):
         return CommandError(
             f"{address} does not speak msgpack-rpc: what it sent is not a msgpack-rpc message ({cause})"
         )
+    if not heard_from and tls:
+        # Over TLS 1.3, a server refuses a client without a certificate only after the
+        # handshake, by closing the connection.
+        return CommandError(
+            f"{address} closed the TLS connection without answering: does it require a client "
+            "certificate? (--tls-cert FILE)"
+        )
     if not heard_from:
         return CommandError(
-            f"{address} closed the connection without answering: is it a msgpack-rpc server?{tls_hint}"
+            f"{address} closed the connection without answering: is it a msgpack-rpc server? "
+            "(if it speaks TLS: --tls, or --tls-ca FILE)"
         )
     return CommandError(
         f"the connection to {address} was lost before the reply came ({exc})", ExitStatus.NO_REPLY
@@ -186,7 +188,7 @@ async def open_or_explain(connector: Connector) -> Client:
             f"is it a msgpack-rpc server? ({tls}--connect-timeout S waits longer)"
         ) from None
     except ConnectionLost as exc:
-        raise _lost(address, exc, heard_from=False, tls_hint=_tls_hint(connector)) from None
+        raise _lost(address, exc, heard_from=False, tls=bool(connector.options.ssl)) from None
     except AuthenticationFailed as exc:
         hint = (
             " (give it with --token-env VAR)"
@@ -227,7 +229,7 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
             call = client.call(method, *params, timeout=timeout)
         except ConnectionLost as exc:  # it hung up before the call could be sent
             heard_from = client.connection.bytes_received > 0
-            raise _lost(address, exc, heard_from=heard_from, tls_hint=_tls_hint(connector)) from None
+            raise _lost(address, exc, heard_from=heard_from, tls=bool(connector.options.ssl)) from None
         except EncodeError as exc:
             raise CommandError(f"the arguments cannot be sent as MessagePack: {exc}") from None
         except MessageTooLarge as exc:
@@ -243,7 +245,7 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
             ) from None
         except ConnectionLost as exc:
             heard_from = client.connection.bytes_received > 0
-            raise _lost(address, exc, heard_from=heard_from, tls_hint=_tls_hint(connector)) from None
+            raise _lost(address, exc, heard_from=heard_from, tls=bool(connector.options.ssl)) from None
         except RPCError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}", ExitStatus.REMOTE_ERROR) from None
     try:
