@@ -52,8 +52,8 @@ def _name(text: str) -> str:
 def _add_server_security(serve: argparse.ArgumentParser) -> None:
     group = serve.add_argument_group(
         "TLS and authentication",
-        "Off a loopback host, serve with a token file or client certificates: without either, "
-        "anyone who can reach the port can call every served method.",
+        "Off a loopback host, serve with a token file or client certificates: without\n"
+        "either, anyone who can reach the port can call every served method.",
     )
     group.add_argument(
         "--tls-cert",
