@@ -1,12 +1,16 @@
-"""Running ``asyncrpc.cli.main`` in-process, and peers for it to talk to on 127.0.0.1."""
+"""Running ``asyncrpc.cli.main`` in-process, ``asyncrpc serve`` as a process, and peers on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import signal
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -37,8 +41,8 @@ class Ran:
         return self.err.rstrip("\n")
 
 
-def _loop_flags() -> list[str]:
-    # The command runs on the same kind of loop as the test (conftest runs each on both).
+def same_loop() -> list[str]:
+    """The options that run the command on the same kind of loop as the test (conftest runs each on both)."""
     return [] if "uvloop" in type(asyncio.get_running_loop()).__module__ else ["--no-uvloop"]
 
 
@@ -47,7 +51,7 @@ async def cli(capsys: pytest.CaptureFixture[str], *argv: str, loop_flags: bool =
 
     The test's loop stays free to run the peers the command talks to.
     """
-    args = [*(_loop_flags() if loop_flags else []), *argv]
+    args = [*(same_loop() if loop_flags else []), *argv]
     started = time.perf_counter()
     async with asyncio.timeout(BOUND):
         status = await asyncio.to_thread(main, args)
@@ -120,3 +124,63 @@ async def drop_on_call(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
 async def answer_only_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """A plain msgpack-rpc peer that answers the hello and no call."""
     await _plain_peer(reader, writer, drop=False)
+
+
+@dataclass
+class Serving:
+    """An ``asyncrpc serve`` process, serving: where, what, and (once it ends) what it said."""
+
+    process: asyncio.subprocess.Process
+    address: str
+    methods: list[str]
+    stderr: str = ""
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.address.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    *argv: str, cwd: Path, env: dict[str, str] | None = None, options: Sequence[str] = ()
+) -> AsyncIterator[Serving]:
+    """``python -m asyncrpc OPTIONS serve ARGV`` in a process, once its banner is out; SIGTERM on
+    the way out.
+
+    ``stderr`` holds what it wrote there once the block is left.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncrpc",
+        *options,
+        "serve",
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        async with asyncio.timeout(BOUND):
+            first = (await process.stdout.readline()).decode()
+            match = re.search(r"serving (\d+) methods on (\S+)", first)
+            if match is None:
+                err = (await process.stderr.read()).decode()
+                pytest.fail(f"asyncrpc serve did not start: {first!r}, stderr: {err!r}")
+            methods = [(await process.stdout.readline()).decode().strip() for _ in range(int(match[1]))]
+        served = Serving(process, match[2], methods)
+        yield served
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(BOUND):
+                _, err_bytes = await process.communicate()
+        except TimeoutError:
+            process.kill()
+            _, err_bytes = await process.communicate()
+    served.stderr = err_bytes.decode()

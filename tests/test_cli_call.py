@@ -201,7 +201,8 @@ async def test_peer_that_hangs_up_at_once_is_named(capsys: Capture) -> None:
         ran = await cli(capsys, "call", address, "add", "1", "2")
     assert ran.status == ExitStatus.USAGE
     assert ran.error_line == (
-        f"error: {address} closed the connection without answering: is it a msgpack-rpc server?"
+        f"error: {address} closed the connection without answering: is it a msgpack-rpc server? "
+        "(if it speaks TLS: --tls, or --tls-ca FILE)"
     )
 
 

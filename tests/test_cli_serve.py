@@ -1,8 +1,8 @@
 """``asyncrpc serve``: every mistake is one line on stderr and exit status 2, never a traceback.
 
 The command runs in-process (``asyncrpc.cli.main``); each mistake is found
-before the server would start serving, so no test here serves for real
-(``tests/test_cli.py`` does, as a real process).
+before the server would start serving. What a module target serves is also
+checked for real, with ``asyncrpc serve`` as a process (as in ``tests/test_cli.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import pytest
 
 import asyncrpc
 from asyncrpc.cli import ExitStatus
-from tests.cli_helpers import cli
+from asyncrpc.cli.serve import load_target, register_target
+from tests.cli_helpers import cli, serving
 
 Capture = pytest.CaptureFixture[str]
 
@@ -88,11 +89,6 @@ async def test_module_with_a_syntax_error(capsys: Capture, write_module: Callabl
             "error: {name}:Empty has no public methods to serve (names starting with '_' are never served)",
         ),
         (
-            "import json\nVALUE = 1\n",
-            "{name}",
-            "error: {name} has no public methods to serve (names starting with '_' are never served)",
-        ),
-        (
             "SETTING = 'x'\n",
             "{name}:SETTING",
             "error: {name}:SETTING is a str, not a class, object, function or module",
@@ -107,7 +103,7 @@ async def test_module_with_a_syntax_error(capsys: Capture, write_module: Callabl
             "or a function instead)",
         ),
     ],
-    ids=["no-public-methods", "module-without-functions", "not-servable", "class-needs-arguments"],
+    ids=["no-public-methods", "not-servable", "class-needs-arguments"],
 )
 async def test_targets_that_cannot_be_served(
     capsys: Capture, write_module: Callable[[str], str], source: str, target: str, line: str
@@ -185,3 +181,93 @@ async def test_bad_options_exit_2_with_the_usage_line(capsys: Capture, argv: lis
     assert ran.status == ExitStatus.USAGE
     assert ran.err.startswith("usage: asyncrpc serve ")
     assert ran.err.endswith(message + "\n")
+
+
+# -- a module target serves what its __all__ lists, and nothing else ---------------------------
+
+SERVICE_MODULE = """\
+import asyncio
+from os.path import basename
+
+__all__ = ["add", "basename", "Stats", "VERSION"]
+
+VERSION = "1.0"
+
+
+class Stats:
+    def reset(self) -> None: ...
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def helper() -> str:
+    return "internal"
+
+
+async def serve(port: int) -> None:
+    await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
+"""
+
+
+async def test_a_module_target_serves_only_the_functions_in_its_all(
+    write_module: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Its helpers (``serve(port)`` would open a listener) are not served; nor its classes and values."""
+    name = write_module(SERVICE_MODULE)
+    async with serving(name, "--port", "0", cwd=tmp_path) as served:
+        assert sorted(served.methods) == ["add", "basename"]  # a function re-exported on purpose too
+        async with asyncrpc.connect(*served.host_port) as client:
+            assert await client.call("add", 1, 2) == 3
+            for hidden in ("serve", "helper", "VERSION", "Stats", "Stats.reset", "asyncio.sleep"):
+                with pytest.raises(asyncrpc.MethodNotFound):
+                    await client.call(hidden, 0)
+
+
+async def test_a_module_targets_functions_take_the_namespace(write_module: Callable[[str], str]) -> None:
+    name = write_module(SERVICE_MODULE)
+    server = asyncrpc.Server()
+    assert register_target(server, load_target(name), "calc", name) == ["calc.add", "calc.basename"]
+    assert server.methods == ["calc.add", "calc.basename"]
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        (
+            "def add(a: int, b: int) -> int:\n    return a + b\n",
+            "error: module {name!r} has no __all__: list the functions to serve in its __all__ "
+            "(serving a module serves those only), or name one object as {name}:OBJECT",
+        ),
+        (
+            "__all__ = ['add', 'nope']\ndef add() -> None: ...\n",
+            "error: {name}.__all__ lists 'nope', which the module does not define",
+        ),
+        (
+            "__all__ = ['_secret']\ndef _secret() -> None: ...\n",
+            "error: {name}.__all__ lists '_secret', but names starting with '_' are never served",
+        ),
+        (
+            "__all__ = 'add'\ndef add() -> None: ...\n",
+            "error: {name}.__all__ must be a list of names, not a str",
+        ),
+        (
+            "__all__ = ['add', 1]\ndef add() -> None: ...\n",
+            "error: {name}.__all__ must be a list of names, not one holding a int",
+        ),
+        (
+            "__all__ = ['Calc', 'LIMIT']\nLIMIT = 3\nclass Calc:\n    def add(self) -> None: ...\n",
+            "error: {name} has nothing to serve: its __all__ lists no functions (classes and other "
+            "values are not served from a module; to serve a class's methods, name it: {name}:CLASS)",
+        ),
+    ],
+    ids=["no-all", "missing-name", "private-name", "all-a-string", "all-not-names", "no-functions"],
+)
+async def test_module_targets_that_cannot_be_served(
+    capsys: Capture, write_module: Callable[[str], str], source: str, line: str
+) -> None:
+    name = write_module(source)
+    ran = await cli(capsys, "serve", name, "--port", "0")  # were it served, never on a port in use
+    assert ran.status == ExitStatus.USAGE
+    assert ran.error_line == line.format(name=name)

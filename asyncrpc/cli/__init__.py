@@ -1,7 +1,10 @@
 """The ``asyncrpc`` command: serve, call, demo, bench.
 
-    asyncrpc serve MODULE:OBJECT [--namespace N] [--host H] [--port P | --unix PATH] [--grace S]
+    asyncrpc serve MODULE[:OBJECT] [--namespace N] [--host H] [--port P | --unix PATH] [--grace S]
+                   [--tls-cert FILE [--tls-key FILE] [--tls-client-ca FILE]] [--token-file FILE]
     asyncrpc call HOST:PORT|PATH METHOD [JSON_ARG ...] [--raw] [--timeout S] [--connect-timeout S]
+                  [--tls | --tls-ca FILE] [--tls-cert FILE [--tls-key FILE]] [--token-env VAR]
+    asyncrpc list | describe | stubgen HOST:PORT|PATH ... (the same TLS and token options)
     asyncrpc demo [--delay S]
     asyncrpc bench [ARGS ...]
 
@@ -21,6 +24,7 @@ from asyncrpc.cli.bench import bench, bench_arguments
 from asyncrpc.cli.call import call, make_connector, parse_args
 from asyncrpc.cli.errors import EXIT_STATUSES, CommandError, ExitStatus
 from asyncrpc.cli.parser import parsers
+from asyncrpc.cli.security import client_security
 from asyncrpc.cli.serve import serve
 from asyncrpc.runner import has_uvloop, run
 
@@ -84,7 +88,9 @@ def _run(args: argparse.Namespace, *, use_uvloop: bool) -> int:
     if args.command == "call":
         # Everything that can be wrong with the command line is found before any I/O.
         params = parse_args(args.args, raw=args.raw)
-        connector = make_connector(args.address, args.connect_timeout, raw_strings=args.raw_strings)
+        connector = make_connector(
+            args.address, args.connect_timeout, raw_strings=args.raw_strings, security=client_security(args)
+        )
         return run(
             call(connector, args.method, params, timeout=args.timeout, notify=args.notify),
             use_uvloop=use_uvloop,
@@ -92,14 +98,14 @@ def _run(args: argparse.Namespace, *, use_uvloop: bool) -> int:
     if args.command in ("list", "describe"):
         from asyncrpc.cli.describe import describe_methods, list_methods
 
-        connector = make_connector(args.address, args.connect_timeout)
+        connector = make_connector(args.address, args.connect_timeout, security=client_security(args))
         if args.command == "list":
             return run(list_methods(connector, timeout=args.timeout), use_uvloop=use_uvloop)
         return run(describe_methods(connector, args.method, timeout=args.timeout), use_uvloop=use_uvloop)
     if args.command == "stubgen":
         from asyncrpc.cli.stubgen import stubgen
 
-        connector = make_connector(args.address, args.connect_timeout)
+        connector = make_connector(args.address, args.connect_timeout, security=client_security(args))
         return stubgen(args, connector, use_uvloop=use_uvloop)
     from asyncrpc.demo import run_demo
 

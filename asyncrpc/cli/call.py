@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import ssl
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from asyncrpc.cli.errors import CommandError, ExitStatus, reason, shorten
+from asyncrpc.cli.security import ClientSecurity, is_loopback, warning
 from asyncrpc.client import Client
 from asyncrpc.connector import Connector, connect
 from asyncrpc.errors import (
+    AuthenticationFailed,
     ConnectionLost,
     DeadlineExceeded,
     EncodeError,
@@ -21,7 +24,18 @@ from asyncrpc.errors import (
     RPCError,
 )
 
-__all__ = ["call", "make_connector", "open_or_explain", "parse_address", "parse_args", "to_json"]
+__all__ = [
+    "NO_SECURITY",
+    "call",
+    "make_connector",
+    "open_or_explain",
+    "parse_address",
+    "parse_args",
+    "to_json",
+]
+
+NO_SECURITY: Final = ClientSecurity()
+"""Plain TCP or a Unix socket, without a token."""
 
 
 def to_json(value: Any) -> Any:
@@ -78,18 +92,38 @@ def parse_address(address: str) -> dict[str, Any]:
     return {"host": host or "127.0.0.1", "port": int(port)}
 
 
-def make_connector(address: str, connect_timeout: float, *, raw_strings: bool = False) -> Connector:
+def make_connector(
+    address: str,
+    connect_timeout: float,
+    *,
+    raw_strings: bool = False,
+    security: ClientSecurity = NO_SECURITY,
+) -> Connector:
     """The validated connection options for ``address``; nothing is opened yet."""
+    where = parse_address(address)
+    if security.ssl and "path" in where and security.server_hostname is None:
+        raise CommandError(
+            f"TLS over the Unix socket {address} needs --server-hostname NAME "
+            "(a name its certificate carries)"
+        )
+    if security.token is not None and not security.ssl and "host" in where and not is_loopback(where["host"]):
+        warning(
+            f"the token from ${security.token_env} goes to {address} unencrypted: anyone on the way "
+            "can read it (add --tls, or --tls-ca FILE)"
+        )
     try:
         # The hello is part of connecting: a peer that answers nothing within
         # connect_timeout is not one we can talk to. The probe starts after the
         # socket connects, so with the same timeout it never gives up first and
         # hands a silent peer our call to wait --timeout more for.
         return connect(
-            **parse_address(address),
+            **where,
             connect_timeout=connect_timeout,
             hello_timeout=connect_timeout,
             raw_strings=raw_strings,
+            ssl=security.ssl,
+            server_hostname=security.server_hostname,
+            token=security.token,
         )
     except ValueError as exc:
         raise CommandError(f"bad address {address!r}: {exc}") from None
@@ -111,15 +145,27 @@ def parse_args(texts: Sequence[str], *, raw: bool) -> list[Any]:
     return params
 
 
-def _lost(address: str, exc: ConnectionLost, *, heard_from: bool) -> CommandError:
+def _lost(address: str, exc: ConnectionLost, *, heard_from: bool, tls: bool) -> CommandError:
     """What a dropped connection tells the user: why it dropped, and whether the peer ever spoke."""
     cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError):
+        return CommandError(f"TLS with {address} failed: {_tls_reason(cause)}")
     if isinstance(cause, ProtocolError):
         return CommandError(
             f"{address} does not speak msgpack-rpc: what it sent is not a msgpack-rpc message ({cause})"
         )
+    if not heard_from and tls:
+        # Over TLS 1.3, a server refuses a client without a certificate only after the
+        # handshake, by closing the connection.
+        return CommandError(
+            f"{address} closed the TLS connection without answering: does it require a client "
+            "certificate? (--tls-cert FILE)"
+        )
     if not heard_from:
-        return CommandError(f"{address} closed the connection without answering: is it a msgpack-rpc server?")
+        return CommandError(
+            f"{address} closed the connection without answering: is it a msgpack-rpc server? "
+            "(if it speaks TLS: --tls, or --tls-ca FILE)"
+        )
     return CommandError(
         f"the connection to {address} was lost before the reply came ({exc})", ExitStatus.NO_REPLY
     )
@@ -132,14 +178,44 @@ async def open_or_explain(connector: Connector) -> Client:
         return await connector
     # TimeoutError and (perhaps) ConnectionLost are OSErrors too: the specific ones first.
     except TimeoutError:
+        tls = (
+            "over TLS: does it require a client certificate? --tls-cert FILE; "
+            if connector.options.ssl
+            else ""
+        )
         raise CommandError(
             f"no reply from {address} within {connector.options.connect_timeout:g}s: "
-            "is it a msgpack-rpc server? (--connect-timeout S waits longer)"
+            f"is it a msgpack-rpc server? ({tls}--connect-timeout S waits longer)"
         ) from None
     except ConnectionLost as exc:
-        raise _lost(address, exc, heard_from=False) from None
+        raise _lost(address, exc, heard_from=False, tls=bool(connector.options.ssl)) from None
+    except AuthenticationFailed as exc:
+        hint = (
+            " (give it with --token-env VAR)"
+            if connector.options.token is None
+            else " (is --token-env naming the right variable?)"
+        )
+        raise CommandError(f"{address} refused the connection: {exc.message}{hint}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise CommandError(
+            f"TLS with {address} failed: its certificate is not accepted: {exc.verify_message or exc.reason} "
+            "(--tls-ca FILE trusts the CA that signed it; --server-hostname NAME checks another name)"
+        ) from None
+    except ssl.SSLError as exc:
+        raise CommandError(f"TLS with {address} failed: {_tls_reason(exc)}") from None
     except OSError as exc:
         raise CommandError(f"cannot connect to {address}: {reason(exc)} (is the server running?)") from None
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    text = exc.reason or str(exc)
+    if text in {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}:
+        return f"{text}: is it a TLS server?"
+    if "CERTIFICATE_REQUIRED" in text or "HANDSHAKE_FAILURE" in text:
+        return f"{text}: does it require a client certificate (--tls-cert FILE --tls-key FILE)?"
+    if "UNKNOWN_CA" in text or "BAD_CERTIFICATE" in text:
+        return f"{text}: the server does not accept the client certificate"
+    return text
 
 
 async def call(connector: Connector, method: str, params: list[Any], *, timeout: float, notify: bool) -> int:
@@ -152,7 +228,8 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
                 return ExitStatus.OK
             call = client.call(method, *params, timeout=timeout)
         except ConnectionLost as exc:  # it hung up before the call could be sent
-            raise _lost(address, exc, heard_from=client.connection.bytes_received > 0) from None
+            heard_from = client.connection.bytes_received > 0
+            raise _lost(address, exc, heard_from=heard_from, tls=bool(connector.options.ssl)) from None
         except EncodeError as exc:
             raise CommandError(f"the arguments cannot be sent as MessagePack: {exc}") from None
         except MessageTooLarge as exc:
@@ -167,7 +244,8 @@ async def call(connector: Connector, method: str, params: list[Any], *, timeout:
                 ExitStatus.NO_REPLY,
             ) from None
         except ConnectionLost as exc:
-            raise _lost(address, exc, heard_from=client.connection.bytes_received > 0) from None
+            heard_from = client.connection.bytes_received > 0
+            raise _lost(address, exc, heard_from=heard_from, tls=bool(connector.options.ssl)) from None
         except RPCError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}", ExitStatus.REMOTE_ERROR) from None
     try:

@@ -26,7 +26,8 @@ EXIT_STATUSES: Final[tuple[tuple[ExitStatus, str], ...]] = (
     (
         ExitStatus.USAGE,
         "a usage mistake (an option, an address, a JSON argument, MODULE:OBJECT,\n"
-        "a port in use), or the peer cannot be reached or is not msgpack-rpc",
+        "a port in use, a TLS or token file), or the peer cannot be reached, is not\n"
+        "msgpack-rpc, or refuses the connection (its TLS certificate, the token)",
     ),
     (ExitStatus.NO_REPLY, "no reply: the call's --timeout passed, or the connection dropped first"),
     (ExitStatus.INTERRUPTED, "interrupted (Ctrl-C)"),

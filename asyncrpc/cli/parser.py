@@ -43,6 +43,68 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _name(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _add_server_security(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group(
+        "TLS and authentication",
+        "Off a loopback host, serve with a token file or client certificates: without\n"
+        "either, anyone who can reach the port can call every served method.",
+    )
+    group.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="serve over TLS with this certificate chain (PEM; it may hold the key)",
+    )
+    group.add_argument(
+        "--tls-key", metavar="FILE", help="its private key (PEM), when not in the --tls-cert file"
+    )
+    group.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require a client certificate signed by a CA in FILE (PEM): mutual TLS",
+    )
+    group.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="let in only clients that send a token listed in FILE: one 'PRINCIPAL TOKEN' pair "
+        "a line; blank lines and lines starting with # are skipped",
+    )
+
+
+def _add_client_security(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group("TLS and authentication")
+    group.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's CAs")
+    group.add_argument(
+        "--tls-ca", metavar="FILE", help="connect over TLS, trusting the CAs in FILE (PEM) instead"
+    )
+    group.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="present this client certificate (PEM; it may hold the key), for mutual TLS; implies TLS",
+    )
+    group.add_argument(
+        "--tls-key", metavar="FILE", help="its private key (PEM), when not in the --tls-cert file"
+    )
+    group.add_argument(
+        "--server-hostname",
+        type=_name,
+        metavar="NAME",
+        help="the name the server's certificate must carry (default: HOST; needed over a Unix socket)",
+    )
+    group.add_argument(
+        "--token-env",
+        type=_name,
+        metavar="VAR",
+        help="authenticate with the token in the environment variable VAR (a token is never "
+        "given on the command line, where ps shows it)",
+    )
+
+
 def _exit_table() -> str:
     lines = ["exit status:"]
     for status, meaning in EXIT_STATUSES:
@@ -58,7 +120,8 @@ _SERVE_EXIT: Final = """\
 exit status:
   0    stopped by SIGINT or SIGTERM, after calls in flight finished (or --grace)
   2    a usage mistake: an option, a MODULE:OBJECT that cannot be imported or
-       served, an address or port that cannot be listened on
+       served, an address or port that cannot be listened on, a TLS or token
+       file that cannot be read or used
   130  interrupted before it was serving (Ctrl-C)
 """
 
@@ -97,7 +160,8 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     serve.add_argument(
         "target",
         metavar="MODULE:OBJECT",
-        help="a class (made with no arguments), object or function in MODULE; or MODULE alone",
+        help="a class (made with no arguments), object or function in MODULE; or MODULE alone, "
+        "to serve the functions its __all__ lists",
     )
     serve.add_argument("--namespace", "-n", help="prefix method names: NAMESPACE.method")
     serve.add_argument("--host", help="TCP address to listen on (default 127.0.0.1)")
@@ -135,6 +199,7 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="ping a client silent for S seconds; one that does not answer within S more "
         "is disconnected and its calls cancelled (default: no pings)",
     )
+    _add_server_security(serve)
 
     call = commands.add_parser(
         "call",
@@ -173,6 +238,7 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="for servers that pack bytes as msgpack str (the old spec): send no hello, "
         "and read every str in the reply as bytes",
     )
+    _add_client_security(call)
 
     # list and describe: what an asyncrpc server says of its methods (its describe request).
     listing = commands.add_parser(
@@ -211,6 +277,7 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
             metavar="S",
             help="seconds to connect and get the peer's first answer (default 5)",
         )
+        _add_client_security(reflecting)
 
     demo = commands.add_parser(
         "demo",
@@ -265,6 +332,7 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         metavar="S",
         help="seconds to connect and get the peer's first answer (default 5)",
     )
+    _add_client_security(stubgen)
 
     bench = commands.add_parser(
         "bench",

@@ -10,14 +10,19 @@ import inspect
 import os
 import signal
 import socket
+import ssl
 import stat
 import sys
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
+from asyncrpc.auth import TokenAuth
 from asyncrpc.cli.errors import CommandError, ExitStatus, bracket, reason
+from asyncrpc.cli.security import ServerSecurity, is_loopback, server_security, warning
 from asyncrpc.server import Server
 
-__all__ = ["load_target", "register_target", "serve"]
+__all__ = ["load_target", "register_target", "serve", "warn_if_open"]
 
 
 def _import(module_name: str) -> Any:
@@ -60,8 +65,58 @@ def load_target(spec: str) -> Any:
     return target
 
 
+def _module_exports(module: ModuleType, spec: str) -> list[tuple[str, Callable[..., Any]]]:
+    """The functions ``module`` lists in ``__all__``, by name: what serving a module serves.
+
+    ``__all__`` is the module's API for Python too, so it may list the classes
+    and values its functions use: those are left out. A name it lists that is
+    private or missing is a mistake in the module, said before anything is served.
+    """
+    # vars(), not getattr(): a module __getattr__ must not invent an __all__.
+    exported = vars(module).get("__all__")
+    if exported is None:
+        raise CommandError(
+            f"module {spec!r} has no __all__: list the functions to serve in its __all__ "
+            f"(serving a module serves those only), or name one object as {spec}:OBJECT"
+        )
+    if not isinstance(exported, list | tuple):
+        raise CommandError(f"{spec}.__all__ must be a list of names, not a {type(exported).__name__}")
+    for name in exported:
+        if not isinstance(name, str):
+            raise CommandError(
+                f"{spec}.__all__ must be a list of names, not one holding a {type(name).__name__}"
+            )
+    functions: list[tuple[str, Callable[..., Any]]] = []
+    for name in dict.fromkeys(exported):  # once each, in the module's order
+        if name.startswith("_"):
+            raise CommandError(f"{spec}.__all__ lists {name!r}, but names starting with '_' are never served")
+        try:
+            value = getattr(module, name)
+        except AttributeError:
+            raise CommandError(f"{spec}.__all__ lists {name!r}, which the module does not define") from None
+        except Exception as exc:  # a module __getattr__ that fails
+            raise CommandError(
+                f"cannot get {name!r} from module {spec!r}: {type(exc).__name__}: {exc}"
+            ) from None
+        if callable(value) and not inspect.isclass(value):
+            functions.append((name, value))
+    if not functions:
+        raise CommandError(
+            f"{spec} has nothing to serve: its __all__ lists no functions (classes and other values "
+            f"are not served from a module; to serve a class's methods, name it: {spec}:CLASS)"
+        )
+    return functions
+
+
 def register_target(server: Server, target: Any, namespace: str | None, spec: str) -> list[str]:
-    """Serve ``target``'s public methods; returns their names."""
+    """Serve ``target``'s public methods (a module's: the functions in its ``__all__``); their names."""
+    if inspect.ismodule(target):
+        names = []
+        for attr, function in _module_exports(target, spec):
+            name = f"{namespace}.{attr}" if namespace else attr
+            server.register_function(function, name)
+            names.append(name)
+        return names
     if inspect.isclass(target):
         try:
             target = target()
@@ -74,7 +129,7 @@ def register_target(server: Server, target: Any, namespace: str | None, spec: st
         name = f"{namespace}.{target.__name__}" if namespace else target.__name__
         server.register_function(target, name)
         return [name]
-    elif not inspect.ismodule(target) and type(target).__module__ == "builtins":
+    elif type(target).__module__ == "builtins":
         # A str or a dict has public methods too, but serving them is never what was meant.
         raise CommandError(f"{spec} is a {type(target).__name__}, not a class, object, function or module")
     try:
@@ -123,7 +178,7 @@ def _refuse_live_socket(path: str) -> None:
     raise CommandError(f"cannot listen on {path}: a server is already listening there (choose another path)")
 
 
-async def _listen(server: Server, args: argparse.Namespace) -> str:
+async def _listen(server: Server, args: argparse.Namespace, context: ssl.SSLContext | None) -> str:
     """Start listening as the options say; returns where, for the banner."""
     unix: str | None = args.unix
     host: str = args.host or "127.0.0.1"
@@ -131,9 +186,9 @@ async def _listen(server: Server, args: argparse.Namespace) -> str:
     try:
         if unix is not None:
             _refuse_live_socket(unix)
-            await server.start(path=unix)
+            await server.start(path=unix, ssl=context)
         else:
-            await server.start(host, args.port)
+            await server.start(host, args.port, ssl=context)
     except OSError as exc:
         raise CommandError(
             f"cannot listen on {where}: {reason(exc)}{_listen_hint(exc, unix is not None)}"
@@ -143,11 +198,31 @@ async def _listen(server: Server, args: argparse.Namespace) -> str:
     return unix if unix is not None else f"{bracket(host)}:{server.port}"
 
 
+def warn_if_open(args: argparse.Namespace, security: ServerSecurity, where: str) -> None:
+    """Say so when anyone who can reach the port can call: off loopback, nobody is authenticated."""
+    if args.unix is not None or is_loopback(args.host or "127.0.0.1"):
+        return
+    if security.tokens is not None or security.client_ca:
+        return
+    if security.ssl is None:
+        how = "without TLS or a token"
+        fix = "--token-file FILE, and --tls-cert FILE --tls-key FILE"
+    else:
+        how = "over TLS but with no token or client certificate"
+        fix = "--token-file FILE, or --tls-client-ca FILE"
+    warning(f"serving on {where} {how}: anyone who can reach the port can call every served method ({fix})")
+
+
 async def serve(args: argparse.Namespace) -> int:
-    server = Server(plain_errors=args.plain_errors, raw_strings=args.raw_strings, keepalive=args.keepalive)
+    security = server_security(args)  # files read and checked before the target is even imported
+    auth = TokenAuth(security.tokens) if security.tokens is not None else None
+    server = Server(
+        plain_errors=args.plain_errors, raw_strings=args.raw_strings, keepalive=args.keepalive, auth=auth
+    )
     # The object is made on the running loop: its __init__ may make tasks or futures.
     names = register_target(server, load_target(args.target), args.namespace, args.target)
-    where = await _listen(server, args)
+    where = await _listen(server, args, security.ssl)
+    warn_if_open(args, security, where)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
