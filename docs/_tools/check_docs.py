@@ -14,7 +14,8 @@
    ``asyncrpc.wire.Encoder`` produces for the message it describes.
 5. Every table row giving a default (``| `max_str_len` | 16 MiB | ...``) must
    match the code's default (the ``Limits`` fields, ``max_inflight``,
-   ``max_pending`` and the ``ConnectOptions`` timeouts).
+   ``max_pending``, the ``ConnectOptions`` timeouts, and the ``Server``'s
+   connection limits and timeouts).
 6. Every public member of what the API reference renders (the names in
    ``__all__`` of ``asyncrpc``, ``asyncrpc.notify``, ``asyncrpc.sync`` and
    ``asyncrpc.wire``, and every other ``::: object`` in ``docs/reference/``)
@@ -31,6 +32,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
+import inspect
 import os
 import re
 import shutil
@@ -254,6 +256,7 @@ def _number(text: str) -> float | None:
 def check_defaults(pages: list[Path]) -> int:
     sys.path.insert(0, str(ROOT))
     from asyncrpc.options import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING, ConnectOptions
+    from asyncrpc.server import Server
     from asyncrpc.wire import Limits
 
     defaults: dict[str, float | None] = {
@@ -263,8 +266,13 @@ def check_defaults(pages: list[Path]) -> int:
     timeouts = ("connect_timeout", "hello_timeout", "close_timeout")
     options = ConnectOptions(host="localhost", port=1)
     defaults |= {name: getattr(options, name) for name in timeouts}
+    # The Server keeps its settings private: its signature's defaults are what the code uses.
+    server_options = ("max_connections", "max_buffered", "handshake_timeout", "idle_timeout")
+    server = inspect.signature(Server).parameters
+    defaults |= {name: server[name].default for name in server_options}
+    checked = (*timeouts, "handshake_timeout", "idle_timeout")
     row = re.compile(
-        rf"^\| `(?P<name>max_\w+|{'|'.join(timeouts)})` \| (?P<value>[^|]+) \|",
+        rf"^\| `(?P<name>max_\w+|{'|'.join(checked)})` \| (?P<value>[^|]+) \|",
         re.M,
     )
     bad = 0
