@@ -37,7 +37,7 @@ from asyncrpc.wire import extensions as ext
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
 
-__all__ = ["Admission", "AdmissionTerms", "peer_address"]
+__all__ = ["Admission", "AdmissionTerms", "format_address", "peer_address"]
 
 logger = logging.getLogger("asyncrpc")
 
@@ -54,16 +54,17 @@ class AdmissionTerms:
     idle_timeout: float | None
 
 
-def peer_address(connection: Connection) -> str:
-    """``host:port`` of the peer, or the Unix socket path, for messages and :class:`PeerInfo`."""
-    peer = connection.get_extra_info("peername")
+def format_address(peer: Any) -> str:
+    """A socket address for messages: ``host:port`` (``[host]:port`` for IPv6), or a path."""
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
         return f"{host}:{peer[1]}"
-    if peer:  # a Unix socket client bound to a path
-        return str(peer)
-    local = connection.get_extra_info("sockname")
-    return str(local) if local else "a Unix socket client"
+    return str(peer) if peer else "a Unix socket client"
+
+
+def peer_address(connection: Connection) -> str:
+    """The peer of ``connection``, as :func:`format_address` writes it."""
+    return format_address(connection.get_extra_info("peername"))
 
 
 class Admission:
@@ -183,7 +184,7 @@ class Admission:
         self.principal = principal
         connection = self._connection
         connection.incoming.unlock()
-        connection.incoming.reply(msgid, None, answer)
+        connection.incoming.reply(msgid, None, answer | {ext.HELLO_AUTH: True})
         if self._timer is not None:
             self._timer.cancel()
         self._start_idle_watch()

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol, cast
 
 from asyncrpc._loops import thread_ident
-from asyncrpc.admission import Admission, AdmissionTerms
+from asyncrpc.admission import Admission, AdmissionTerms, peer_address
 from asyncrpc.budget import BufferBudget
 from asyncrpc.connection_state import CLOSED, CLOSING, NEW, OPEN, READY, TRANSITIONS, ConnectionState
 from asyncrpc.dispatch import Dispatcher
@@ -464,6 +464,12 @@ class Connection(asyncio.Protocol):
         error = probe.exception() if probe.done() else None
         if isinstance(error, ConnectionLost | AuthenticationFailed):
             raise error
+        if token is not None and not ext.checks_tokens(None if error is not None else probe.result()):
+            # Sent, and nobody checks it: the peer got a secret it had no use for.
+            logger.warning(
+                "asyncrpc: %s does not check tokens, but was sent one (connect without token= there)",
+                peer_address(self),
+            )
         return self.negotiated.features
 
     def _probe_answered(self, probe: AsyncCall[Any], answered: asyncio.Future[None]) -> None:
@@ -538,7 +544,7 @@ class Connection(asyncio.Protocol):
 
     def _fail_protocol(self, exc: ProtocolError) -> None:
         self._protocol_error = exc
-        peer = self.get_extra_info("peername")
+        peer = peer_address(self)
         logger.warning("asyncrpc: closing connection from %s: %s", peer, exc)
         self.close()
 
@@ -576,7 +582,7 @@ class Connection(asyncio.Protocol):
             return
         unsent = transport.get_write_buffer_size()
         self._end_reason = f"connection closed ({unsent} bytes the peer did not read within {delay:g}s)"
-        logger.info("asyncrpc: %s: %s; aborted", self.get_extra_info("peername"), self._end_reason)
+        logger.info("asyncrpc: %s: %s; aborted", peer_address(self), self._end_reason)
         transport.abort()
 
     def abort(self, reason: str | None = None) -> None:
@@ -587,7 +593,7 @@ class Connection(asyncio.Protocol):
         """
         if reason is not None and self._end_reason is None and self._transport is not None:
             self._end_reason = reason
-            logger.warning("asyncrpc: aborting connection to %s: %s", self.get_extra_info("peername"), reason)
+            logger.warning("asyncrpc: aborting connection to %s: %s", peer_address(self), reason)
         self._advance("close")
         if self._transport is not None:
             self._transport.abort()

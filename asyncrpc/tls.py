@@ -24,6 +24,8 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from asyncrpc.admission import format_address
+
 if TYPE_CHECKING:
     from asyncrpc.connection import Connection
 
@@ -94,10 +96,16 @@ def describe_failure(exc: BaseException) -> str:
         if "ALERT" in reason:
             return f"the client turned the handshake down ({reason}): it does not trust our certificate?"
         return f"TLS error: {reason}"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError) or (
+        isinstance(exc, ConnectionAbortedError) and "longer than" in str(exc)
+    ):
+        # The loop's own bound on the handshake (the server's handshake_timeout).
         return "the TLS handshake did not finish in time"
     if isinstance(exc, ConnectionError | OSError):
-        return f"the peer left during the TLS handshake ({type(exc).__name__})"
+        return (
+            f"the client left during the TLS handshake ({type(exc).__name__}): "
+            "perhaps it does not trust this server's certificate"
+        )
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -186,7 +194,7 @@ class ServerHandshake:
             return
         exc = waiter.exception()
         if exc is not None:
-            peer = getattr(self._protocol, "asyncrpc_peer", None) or "a Unix socket client"
+            peer = format_address(getattr(self._protocol, "asyncrpc_peer", None))
             logger.warning("asyncrpc: TLS handshake with %s failed: %s", peer, describe_failure(exc))
         self._ended(self, self._connection, exc is None)
 

@@ -383,3 +383,18 @@ def _vim_file(directory: Path, text: str) -> Path:
     script = directory / "call.vim"
     script.write_text(text)
     return script
+
+
+async def test_a_token_sent_to_a_server_that_does_not_check_it_is_reported(
+    server: asyncrpc.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="asyncrpc"):
+        async with asyncrpc.connect("127.0.0.1", server.port, token=TOKEN) as client:
+            assert await client.call("add", 1, 2) == 3  # let in: the server asks for nothing
+        [line] = [r.getMessage() for r in caplog.records]
+        assert "does not check tokens" in line
+        assert TOKEN not in line
+        caplog.clear()
+        async with auth_server() as (checking, _), asyncrpc.connect("127.0.0.1", checking.port, token=TOKEN):
+            pass
+        assert caplog.records == []  # checked: nothing to say

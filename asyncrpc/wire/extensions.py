@@ -34,7 +34,9 @@ A client's hello may carry ``"token"``: a str the server's authenticator
 checks (a server made with ``auth=``). Such a server answers a hello it
 refuses with an ``AuthenticationFailed`` error and closes the connection,
 and answers every other request it gets before the hello is accepted with an
-``Unauthenticated`` error, then closes the connection.
+``Unauthenticated`` error, then closes the connection. Its answer to an
+accepted hello carries ``"auth": true``, so that a client knows its token was
+checked (and can say so when it was sent to a server that does not check).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ __all__ = [
     "PING_METHOD",
     "PROTOCOL_NAME",
     "PROTOCOL_VERSION",
+    "checks_tokens",
     "hello_payload",
     "parse_hello",
     "parse_message_limit",
@@ -70,6 +73,7 @@ FEATURES: Final = frozenset({FEATURE_CANCEL, FEATURE_DEADLINE, FEATURE_ERRORS})
 EXT_TIMEOUT: Final = "timeout"
 HELLO_MAX_MESSAGE_SIZE: Final = "max_message_size"
 HELLO_TOKEN: Final = "token"
+HELLO_AUTH: Final = "auth"
 
 
 def hello_payload(features: frozenset[str] = FEATURES, max_message_size: int | None = None) -> dict[str, Any]:
@@ -92,6 +96,11 @@ def parse_hello(value: Any) -> frozenset[str]:
     if not isinstance(features, list):
         return frozenset()
     return frozenset(f for f in features if isinstance(f, str))
+
+
+def checks_tokens(value: Any) -> bool:
+    """Whether a hello answer says its sender checked the token (``"auth": true``)."""
+    return isinstance(value, dict) and value.get(HELLO_AUTH) is True
 
 
 def parse_message_limit(value: Any) -> int | None:
