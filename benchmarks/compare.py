@@ -33,6 +33,7 @@ import selectors
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,7 @@ class Implementation:
     client: str  # --impl of the client worker
     loop: str
     description: str
+    tls: bool = False  # server and client speak TLS (a throwaway certificate)
 
 
 IMPLEMENTATIONS: Final = (
@@ -124,6 +126,22 @@ IMPLEMENTATIONS: Final = (
         "baseline",
         "asyncio",
         "minimal msgpack-rpc asyncio.Protocol, default loop",
+    ),
+    Implementation(
+        "asyncrpc-plain-uvloop-tls",
+        ("asyncrpc_server", "--handlers", "plain", "--loop", "uvloop"),
+        "asyncrpc",
+        "uvloop",
+        "asyncrpc, plain def handlers, uvloop, over TLS",
+        tls=True,
+    ),
+    Implementation(
+        "baseline-uvloop-tls",
+        ("baseline", "--loop", "uvloop"),
+        "baseline",
+        "uvloop",
+        "minimal msgpack-rpc asyncio.Protocol, uvloop, over TLS",
+        tls=True,
     ),
     Implementation(
         "grpc.aio",
@@ -230,14 +248,30 @@ def _run_client(arguments: list[str], cpu: int | None, timeout: float) -> dict[s
     return json.loads(out)  # type: ignore[no-any-return]
 
 
+_TLS_DIR: list[Path] = []
+
+
+def _tls_dir() -> Path:
+    """A directory with a throwaway CA and server certificate, made once per run."""
+    if not _TLS_DIR:
+        from benchmarks.harness.common import write_tls_files  # trustme is needed only here
+
+        directory = Path(tempfile.mkdtemp(prefix="asyncrpc-bench-tls-"))
+        write_tls_files(directory)
+        _TLS_DIR.append(directory)
+    return _TLS_DIR[0]
+
+
 def run_once(impl: Implementation, settings: Settings, cpus: tuple[int | None, int | None]) -> dict[str, Any]:
     """One round of one implementation: a fresh server, a fresh client."""
     server_cpu, client_cpu = cpus
     workloads = len(settings.workloads.split(","))
     phases = workloads * (settings.warmup + 2 * settings.duration)
-    with _server(impl.server, server_cpu) as port:
+    tls = ("--tls-dir", str(_tls_dir())) if impl.tls else ()
+    with _server((*impl.server, *tls), server_cpu) as port:
         return _run_client(
             [
+                *tls,
                 "--impl", impl.client,
                 "--loop", impl.loop,
                 "--port", str(port),

@@ -127,8 +127,9 @@ class LoopQueue(Generic[T]):
         if running_loop() is loop:
             raise RuntimeError(f"{what} would block the {self._owner}'s own loop; await it instead")
         handed: concurrent.futures.Future[T] = concurrent.futures.Future()
-        loop.call_soon_threadsafe(self._serve_blocking, handed, timeout)
         try:
+            # Inside the try: an interrupt just after this is queued must still withdraw it.
+            loop.call_soon_threadsafe(self._serve_blocking, handed, timeout)
             return handed.result()
         except BaseException:
             if not handed.cancel():  # too late to withdraw: the item is (being) handed over
@@ -140,6 +141,8 @@ class LoopQueue(Generic[T]):
     def _serve_blocking(self, handed: concurrent.futures.Future[T], timeout: float | None) -> None:
         """On the loop: get an item for a blocked thread, unless it has given up."""
         assert self._loop is not None
+        if handed.cancelled():
+            return  # the thread gave up before this ran: nothing to get for it
         task = self._loop.create_task(self._get_for(handed, timeout))
         loop = self._loop
         # The waiting thread cancelling ``handed`` stops the get at once.

@@ -22,6 +22,7 @@ from benchmarks.harness.common import (
     process_stats,
     run_on,
     server_arguments,
+    tls_server_context,
 )
 
 __all__ = ["main", "make_server"]
@@ -102,9 +103,9 @@ def make_server(handlers: str) -> tuple[asyncrpc.Server, list[asyncrpc.Completio
     return server, held
 
 
-async def serve(port: int, handlers: str) -> None:
+async def serve(port: int, handlers: str, tls_dir: str | None) -> None:
     server, _held = make_server(handlers)
-    await server.start(HOST, port)
+    await server.start(HOST, port, ssl=tls_server_context(tls_dir))
     announce_port(server.port)
     await server.serve_forever()
 
@@ -112,7 +113,7 @@ async def serve(port: int, handlers: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = server_arguments("asyncrpc benchmark server", argv)
     exit_with_parent()
-    run_on(args.loop, serve(args.port, args.handlers))
+    run_on(args.loop, serve(args.port, args.handlers, args.tls_dir))
     return 0
 
 

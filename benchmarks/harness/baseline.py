@@ -19,7 +19,14 @@ from typing import Any
 
 import msgpack
 
-from benchmarks.harness.common import HOST, announce_port, process_stats, serve_main
+from benchmarks.harness.common import (
+    HOST,
+    announce_port,
+    process_stats,
+    serve_main,
+    tls_client_context,
+    tls_server_context,
+)
 
 __all__ = ["BaselineClient", "BaselineServer", "connect", "main"]
 
@@ -106,15 +113,15 @@ class BaselineClient(asyncio.Protocol):
             self._transport.close()
 
 
-async def connect(port: int) -> BaselineClient:
+async def connect(port: int, tls_dir: str | None = None) -> BaselineClient:
     loop = asyncio.get_running_loop()
-    _, client = await loop.create_connection(BaselineClient, HOST, port)
+    _, client = await loop.create_connection(BaselineClient, HOST, port, ssl=tls_client_context(tls_dir))
     return client
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, tls_dir: str | None = None) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(BaselineServer, HOST, port)
+    server = await loop.create_server(BaselineServer, HOST, port, ssl=tls_server_context(tls_dir))
     announce_port(server.sockets[0].getsockname()[1])
     await server.serve_forever()
 

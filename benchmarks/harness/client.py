@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import msgpack
 
-from benchmarks.harness.common import ECHO_PAYLOAD, HOST, LOOPS, peak_rss_bytes, run_on
+from benchmarks.harness.common import ECHO_PAYLOAD, HOST, LOOPS, peak_rss_bytes, run_on, tls_client_context
 
 __all__ = ["WORKLOADS", "main", "percentile"]
 
@@ -69,13 +69,14 @@ class Target:
 
 
 class AsyncrpcTarget(Target):
-    def __init__(self) -> None:
+    def __init__(self, tls_dir: str | None = None) -> None:
         self.client: Any = None
+        self.tls_dir = tls_dir
 
     async def open(self, port: int) -> None:
         import asyncrpc
 
-        self.client = await asyncrpc.connect(HOST, port)
+        self.client = await asyncrpc.connect(HOST, port, ssl=tls_client_context(self.tls_dir))
 
     def caller(self, method: str) -> Caller:
         return functools.partial(self.client.call, method)
@@ -85,13 +86,14 @@ class AsyncrpcTarget(Target):
 
 
 class BaselineTarget(Target):
-    def __init__(self) -> None:
+    def __init__(self, tls_dir: str | None = None) -> None:
         self.client: Any = None
+        self.tls_dir = tls_dir
 
     async def open(self, port: int) -> None:
         from benchmarks.harness.baseline import connect
 
-        self.client = await connect(port)
+        self.client = await connect(port, self.tls_dir)
 
     def caller(self, method: str) -> Caller:
         return functools.partial(self.client.call, method)
@@ -126,11 +128,11 @@ class GrpcTarget(Target):
         await self.channel.close()
 
 
-def make_target(impl: str) -> Target:
+def make_target(impl: str, tls_dir: str | None = None) -> Target:
     if impl == "asyncrpc":
-        return AsyncrpcTarget()
+        return AsyncrpcTarget(tls_dir)
     if impl == "baseline":
-        return BaselineTarget()
+        return BaselineTarget(tls_dir)
     if impl == "grpc":
         return GrpcTarget()
     raise ValueError(f"unknown implementation {impl!r}")
@@ -215,8 +217,9 @@ async def run_workloads(
     warmup: float,
     max_calls: int,
     callers: int,
+    tls_dir: str | None = None,
 ) -> dict[str, Any]:
-    target = make_target(impl)
+    target = make_target(impl, tls_dir)
     await target.open(port)
     results: dict[str, Any] = {}
     try:
@@ -327,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-calls", type=int, default=2_000_000)
     parser.add_argument("--callers", type=int, default=64)
     parser.add_argument("--pending", type=int, default=0, help="measure memory of this many pending calls")
+    parser.add_argument("--tls-dir", default=None, help="connect with TLS, trusting the CA written there")
     args = parser.parse_args(argv)
     if args.pending:
         result = run_on(args.loop, pending_memory(args.port, args.pending))
@@ -345,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                 warmup=args.warmup,
                 max_calls=args.max_calls,
                 callers=args.callers,
+                tls_dir=args.tls_dir,
             ),
         )
     json.dump(result, sys.stdout)

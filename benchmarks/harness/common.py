@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ssl
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 __all__ = [
@@ -27,6 +29,9 @@ __all__ = [
     "process_stats",
     "run_on",
     "server_arguments",
+    "tls_client_context",
+    "tls_server_context",
+    "write_tls_files",
 ]
 
 T = TypeVar("T")
@@ -64,6 +69,33 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     raise ValueError(f"unknown loop {name!r} (expected one of {', '.join(LOOPS)})")
 
 
+def write_tls_files(directory: Path) -> None:
+    """A throwaway CA (``ca.pem``) and a certificate for 127.0.0.1 (``server.pem``, ``server.key``)."""
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert(HOST)
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    leaf.private_key_pem.write_to_path(str(directory / "server.key"))
+    leaf.cert_chain_pems[0].write_to_path(str(directory / "server.pem"))
+
+
+def tls_server_context(directory: str | None) -> ssl.SSLContext | None:
+    """The server side of a TLS benchmark (``--tls-dir``), or None for plain TCP."""
+    if directory is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(Path(directory) / "server.pem"), str(Path(directory) / "server.key"))
+    return context
+
+
+def tls_client_context(directory: str | None) -> ssl.SSLContext | None:
+    """The client side of a TLS benchmark: trusts the CA in ``directory``."""
+    if directory is None:
+        return None
+    return ssl.create_default_context(cafile=str(Path(directory) / "ca.pem"))
+
+
 def run_on(loop_name: str, main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` on a new loop of the named kind."""
     with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
@@ -80,6 +112,9 @@ def server_arguments(description: str, argv: list[str] | None) -> argparse.Names
         default="plain",
         help="plain def or async def handlers; typed: an asyncrpc.Interface implementation "
         "with its arguments checked (typed-async: async def); hold: defer every call and never answer",
+    )
+    parser.add_argument(
+        "--tls-dir", default=None, help="serve TLS with the files write_tls_files() made there"
     )
     return parser.parse_args(argv)
 
@@ -110,7 +145,7 @@ def exit_with_parent() -> None:
 
 def serve_main(
     description: str,
-    serve: Callable[[int], Coroutine[Any, Any, None]],
+    serve: Callable[[int, str | None], Coroutine[Any, Any, None]],
     argv: list[str] | None,
     *,
     default_loop: str = "uvloop",
@@ -119,7 +154,10 @@ def serve_main(
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--loop", choices=LOOPS, default=default_loop)
+    parser.add_argument(
+        "--tls-dir", default=None, help="serve TLS with the files write_tls_files() made there"
+    )
     args = parser.parse_args(argv)
     exit_with_parent()
-    run_on(args.loop, serve(args.port))
+    run_on(args.loop, serve(args.port, args.tls_dir))
     return 0

@@ -32,7 +32,9 @@ async def _stats(_request: bytes, _context: Any) -> bytes:
     return msgpack.packb(process_stats())  # type: ignore[no-any-return]
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, tls_dir: str | None = None) -> None:
+    if tls_dir is not None:
+        raise SystemExit("the grpc.aio benchmark server has no TLS variant")
     import grpc
 
     server = grpc.aio.server()
