@@ -31,7 +31,6 @@ __all__ = [
     "server_arguments",
     "tls_client_context",
     "tls_server_context",
-    "write_tls_files",
 ]
 
 T = TypeVar("T")
@@ -67,17 +66,6 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     if name == "asyncio":
         return asyncio.new_event_loop
     raise ValueError(f"unknown loop {name!r} (expected one of {', '.join(LOOPS)})")
-
-
-def write_tls_files(directory: Path) -> None:
-    """A throwaway CA (``ca.pem``) and a certificate for 127.0.0.1 (``server.pem``, ``server.key``)."""
-    import trustme
-
-    ca = trustme.CA()
-    leaf = ca.issue_cert(HOST)
-    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
-    leaf.private_key_pem.write_to_path(str(directory / "server.key"))
-    leaf.cert_chain_pems[0].write_to_path(str(directory / "server.pem"))
 
 
 def tls_server_context(directory: str | None) -> ssl.SSLContext | None:
