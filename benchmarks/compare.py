@@ -453,7 +453,13 @@ def _environment() -> dict[str, Any]:
 def _select(only: list[str] | None) -> tuple[list[Implementation], bool]:
     if not only:
         return list(IMPLEMENTATIONS), True
-    chosen = [i for i in IMPLEMENTATIONS if any(word in i.name for word in only)]
+    names = {i.name for i in IMPLEMENTATIONS}
+
+    def wanted(name: str, word: str) -> bool:
+        # A whole name picks that one (baseline-uvloop, not baseline-uvloop-tls too).
+        return name == word if word in names else word in name
+
+    chosen = [i for i in IMPLEMENTATIONS if any(wanted(i.name, word) for word in only)]
     return chosen, "memory" in only
 
 
@@ -478,8 +484,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         action="append",
         metavar="NAME",
-        help=f"run only implementations whose name contains NAME, and 'memory' for the pending-calls "
-        f"measurement (repeatable). Names: {names}",
+        help="run only the implementation named NAME, or those whose name contains it, and 'memory' "
+        f"for the pending-calls measurement (repeatable). Names: {names}",
     )
     parser.add_argument(
         "--workloads", default="add,echo", help="comma-separated: add (add(1, 2)), echo (1 KiB echo)"

@@ -54,7 +54,7 @@ def test_quick_comparison_runs_every_implementation(
         assert f"| {name} | add |" in table
     assert "bytes per pending call" in table
     assert table in printed
-    assert "Targets, against baseline-uvloop in the same run:" in table
+    assert "Targets, against baseline-uvloop (over TLS: baseline-uvloop-tls) in the same run:" in table
     for workload in ("add", "echo"):
         assert f"- asyncrpc-plain-uvloop / {workload}: " in table
     assert ">= 1.5)" in table
