@@ -115,7 +115,8 @@ _PROTOCOL_CLASSES: dict[type, type] = {}
 def _ssl_protocol_class(loop: asyncio.AbstractEventLoop) -> type:
     """The TLS protocol of ``loop``'s own implementation (what its
     ``create_server(ssl=)`` puts in front of each accepted connection),
-    subclassed to note the peer's address for the log line of a failure."""
+    subclassed to note the peer's address (for the log line of a failure)
+    and the plain socket's transport (to close it if the server closes first)."""
     if type(loop).__module__.startswith("uvloop"):
         import uvloop.loop
 
@@ -130,9 +131,11 @@ def _ssl_protocol_class(loop: asyncio.AbstractEventLoop) -> type:
 
         def connection_made(self: Any, transport: asyncio.BaseTransport) -> None:
             self.asyncrpc_peer = transport.get_extra_info("peername")
+            self.asyncrpc_socket = transport
             base_made(self, transport)
 
-        made = type("ServerTLSProtocol", (base,), {"connection_made": connection_made, "asyncrpc_peer": None})
+        members = {"connection_made": connection_made, "asyncrpc_peer": None, "asyncrpc_socket": None}
+        made = type("ServerTLSProtocol", (base,), members)
         _PROTOCOL_CLASSES[base] = made
     return made
 
@@ -199,6 +202,10 @@ class ServerHandshake:
         self._ended(self, self._connection, exc is None)
 
     def cancel(self) -> None:
-        """Give up on the handshake (the server is closing); the socket closes with the connection."""
-        if not self._waiter.done():
-            self._waiter.cancel()
+        """Give up on the handshake (the server is closing): its socket is closed at once."""
+        if self._waiter.done():
+            return
+        self._waiter.cancel()
+        transport = getattr(self._protocol, "asyncrpc_socket", None)
+        if transport is not None:
+            transport.abort()

@@ -285,3 +285,18 @@ def test_the_sync_client_speaks_tls(certs: Certs) -> None:
             loop.call_soon_threadsafe(stop[0].set)
         thread.join(BOUND)
         loop.close()
+
+
+async def test_closing_the_server_closes_a_handshake_in_progress_at_once(certs: Certs) -> None:
+    server = make_server(handshake_timeout=30.0)
+    await server.start("127.0.0.1", 0, ssl=certs.server_context())
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)  # never says a word
+    try:
+        async with asyncio.timeout(BOUND):
+            while server.connections == 0:  # noqa: ASYNC110 - accepted on the server's next turn
+                await asyncio.sleep(0.01)
+        async with asyncio.timeout(BOUND):
+            await server.close(grace=0.1)
+            assert await reader.read() == b""  # closed with the server, not 30 s later
+    finally:
+        writer.close()
