@@ -14,8 +14,9 @@ it. Its life:
 2. With ``auth``, the connection is *locked* until its hello is accepted:
    :class:`~asyncrpc.incoming.IncomingCalls` hands this object the hello and
    answers anything else with ``Unauthenticated``, then closes.
-3. Once in, with ``idle_timeout``, a connection on which nothing has been
-   received and nothing is running, either way, for that long is closed.
+3. With ``idle_timeout``, a connection on which nothing has been received
+   and nothing is running, either way, for that long is closed (counted from
+   the accept, as the handshake deadline is).
 
 The watch costs nothing per message: the timers read counters the
 connection keeps anyway.
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from asyncrpc.auth import Authenticator, PeerInfo
+from asyncrpc.connection_state import CLOSED, CLOSING
 from asyncrpc.errors import AuthenticationFailed, Unauthenticated
 from asyncrpc.flow import PauseReason
 from asyncrpc.wire import extensions as ext
@@ -78,12 +80,13 @@ class Admission:
 
     __slots__ = (
         "_connection",
+        "_handshake_timer",
         "_heard",
+        "_idle_timer",
         "_loop",
         "_quiet_since",
         "_task",
         "_terms",
-        "_timer",
         "_turned_away",
         "locked",
         "principal",
@@ -98,18 +101,23 @@ class Admission:
         self._task: asyncio.Task[None] | None = None
         self._heard = 0
         self._quiet_since = 0.0
-        self._timer: asyncio.TimerHandle | None = None
         # Said no once (and closing): what else the peer sent is not answered, nor logged.
         self._turned_away = False
+        # Both from the accept: the TLS handshake counts, as the socket is not ours until it ends.
+        self._handshake_timer: asyncio.TimerHandle | None = None
         if terms.handshake_timeout is not None:
-            # From the accept: the TLS handshake counts, as the socket is not ours until it ends.
-            self._timer = self._loop.call_later(terms.handshake_timeout, self._handshake_over)
+            self._handshake_timer = self._loop.call_later(terms.handshake_timeout, self._handshake_over)
+        self._idle_timer: asyncio.TimerHandle | None = None
+        if terms.idle_timeout is not None:
+            self._quiet_since = self._loop.time()
+            self._idle_timer = self._loop.call_later(terms.idle_timeout / _TICKS, self._idle_tick)
 
     def stop(self) -> None:
         """The connection is gone: no more timers, and an authenticator still deciding is cancelled."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._handshake_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._handshake_timer = self._idle_timer = None
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -117,7 +125,7 @@ class Admission:
     # -- the handshake ---------------------------------------------------------------
 
     def _handshake_over(self) -> None:
-        self._timer = None
+        self._handshake_timer = None
         connection = self._connection
         if connection.is_closed:
             return
@@ -129,8 +137,6 @@ class Admission:
             # Not one whole message yet (TLS may not even be done).
             what = "no complete message" if connection.bytes_received else "not a byte"
             connection.abort(f"{what} within the server's handshake_timeout of {timeout:g}s")
-            return
-        self._start_idle_watch()
 
     # -- authentication -------------------------------------------------------------
 
@@ -185,9 +191,9 @@ class Admission:
         connection = self._connection
         connection.incoming.unlock()
         connection.incoming.reply(msgid, None, answer | {ext.HELLO_AUTH: True})
-        if self._timer is not None:
-            self._timer.cancel()
-        self._start_idle_watch()
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
 
     def _refuse(self, msgid: int, peer: PeerInfo, had_token: bool, why: str) -> None:
         self._turned_away = True
@@ -216,19 +222,10 @@ class Admission:
 
     # -- idleness ---------------------------------------------------------------------
 
-    def _start_idle_watch(self) -> None:
-        self._timer = None
-        idle = self._terms.idle_timeout
-        if idle is None or self._connection.is_closed:
-            return
-        self._heard = self._connection.bytes_received
-        self._quiet_since = self._loop.time()
-        self._timer = self._loop.call_later(idle / _TICKS, self._idle_tick)
-
     def _idle_tick(self) -> None:
-        self._timer = None
+        self._idle_timer = None
         connection = self._connection
-        if not connection.accepting_calls:
+        if connection.state is CLOSING or connection.state is CLOSED:
             return  # closing: the close has its own bound
         idle = self._terms.idle_timeout
         assert idle is not None
@@ -240,4 +237,4 @@ class Admission:
         elif now - self._quiet_since >= idle:
             connection.abort(f"idle for {idle:g}s (the server's idle_timeout)")
             return
-        self._timer = self._loop.call_later(idle / _TICKS, self._idle_tick)
+        self._idle_timer = self._loop.call_later(idle / _TICKS, self._idle_tick)

@@ -165,7 +165,7 @@ class Server:
         self._ssl: ssl.SSLContext | None = None
         self._handshakes: set[ServerHandshake] = set()
         self._refused = 0
-        self._refusal_logged = -_REFUSAL_LOG_EVERY
+        self._refusal_timer: asyncio.TimerHandle | None = None
         self._keepalive = keepalive
         self._dispatcher = Dispatcher()
         self._limits = limits
@@ -238,16 +238,23 @@ class Server:
             self._connections.discard(connection)
 
     def _refuse(self) -> None:
+        # One line a second at most, however many are refused: the count says how many.
         self._refused += 1
-        now = asyncio.get_running_loop().time()
-        if now - self._refusal_logged >= _REFUSAL_LOG_EVERY:
-            logger.warning(
-                "asyncrpc: refused %d connection(s): the server is at its max_connections of %d",
-                self._refused,
-                self._max_connections,
-            )
-            self._refused = 0
-            self._refusal_logged = now
+        if self._refusal_timer is None:
+            self._report_refusals()
+
+    def _report_refusals(self) -> None:
+        self._refusal_timer = None
+        if not self._refused:
+            return
+        logger.warning(
+            "asyncrpc: refused %d connection(s): the server is at its max_connections of %d",
+            self._refused,
+            self._max_connections,
+        )
+        self._refused = 0
+        # Refusals in the next second are counted, and told when it ends.
+        self._refusal_timer = asyncio.get_running_loop().call_later(_REFUSAL_LOG_EVERY, self._report_refusals)
 
     def _lost(self, connection: Connection, still_running: list[asyncio.Task[None]]) -> None:
         self._connections.discard(connection)
@@ -369,6 +376,12 @@ class Server:
             self._connections.clear()
         if self._server is not None:
             await self._server.wait_closed()
+        if self._refusal_timer is not None:
+            self._refusal_timer.cancel()
+            self._report_refusals()  # the last count, if any
+            if self._refusal_timer is not None:
+                self._refusal_timer.cancel()
+                self._refusal_timer = None
         if self._path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._path)
