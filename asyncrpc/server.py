@@ -47,6 +47,79 @@ _TLS_HANDSHAKE_TIMEOUT: Final = 60.0
 _SSLContext = ssl.SSLContext  # the parameter named ssl hides the module in start()
 
 
+_FD_RESERVE: Final = 32
+"""File descriptors kept free beyond those in use at ``start()``: for log files,
+worker threads' files, the program's own clients."""
+
+
+def _connections_allowed(wanted: int) -> int:
+    """``wanted``, or fewer when the process's file descriptor limit would run out first.
+
+    Running out would fail ``accept()`` itself, where the event loop either
+    logs every attempt (asyncio) or nothing at all (uvloop); refusing a
+    connection past the cap is logged, once a second, by the server.
+    """
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # no such limit here
+        return wanted
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 64  # not Linux: a guess that errs on the side of headroom
+    allowed = max(1, soft - in_use - _FD_RESERVE)
+    if allowed < wanted:
+        logger.info(
+            "asyncrpc: serving at most %d connections, not %d: the file descriptor limit is %d",
+            allowed,
+            wanted,
+            soft,
+        )
+    return min(wanted, allowed)
+
+
+_ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+_ACCEPT_FAILED: Final = "socket.accept() out of system resource"
+"""How asyncio's loop reports an ``accept()`` that failed for want of file descriptors."""
+
+
+class _AcceptFailures:
+    """The loop's exception handler while a server listens: its report of each
+    failed ``accept()`` (asyncio makes one per attempt, thousands a second)
+    becomes one line a second with a count; anything else goes on as before."""
+
+    def __init__(
+        self, previous: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None
+    ) -> None:
+        self.previous = previous
+        self._count = 0
+        self._told = -_REFUSAL_LOG_EVERY
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == _ACCEPT_FAILED:
+            self._count += 1
+            now = loop.time()
+            if now - self._told >= _REFUSAL_LOG_EVERY:
+                logger.error(
+                    "asyncrpc: cannot accept connections: %s (%d time(s) since the last report); "
+                    "raise the file descriptor limit (ulimit -n) or lower max_connections",
+                    context.get("exception"),
+                    self._count,
+                )
+                self._count = 0
+                self._told = now
+            return
+        if self.previous is not None:
+            self.previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
 class _Refused(asyncio.Protocol):
     """What a connection past ``max_connections`` gets: closed as soon as it is accepted."""
 
@@ -93,7 +166,8 @@ class Server:
             connection closed. Default ``None``: everyone is let in.
         max_connections: connections kept at once (default 1000); past it,
             a new connection is closed as soon as it is accepted (logged, at
-            most once a second).
+            most once a second). Lowered at ``start()`` when the process's
+            file descriptor limit (``ulimit -n``) would run out first.
         handshake_timeout: seconds a new connection has to finish its TLS
             handshake and its first message (with ``auth``: a hello that is
             accepted), from when it is accepted; else it is closed. Default
@@ -161,11 +235,13 @@ class Server:
         check_seconds("idle_timeout", idle_timeout, optional=True)
         self._terms = AdmissionTerms(auth, handshake_timeout, idle_timeout)
         self._max_connections = max_connections
+        self._connection_cap = max_connections  # lowered by start() to what file descriptors allow
         self._budget = BufferBudget(max_buffered)
         self._ssl: ssl.SSLContext | None = None
         self._handshakes: set[ServerHandshake] = set()
         self._refused = 0
         self._refusal_timer: asyncio.TimerHandle | None = None
+        self._accept_failures: _AcceptFailures | None = None
         self._keepalive = keepalive
         self._dispatcher = Dispatcher()
         self._limits = limits
@@ -203,7 +279,7 @@ class Server:
     # -- listening ----------------------------------------------------------------
 
     def _make_connection(self) -> asyncio.BaseProtocol:
-        if len(self._connections) >= self._max_connections:
+        if len(self._connections) >= self._connection_cap:
             self._refuse()
             return _Refused()
         connection = Connection(
@@ -247,11 +323,11 @@ class Server:
         self._refusal_timer = None
         if not self._refused:
             return
-        logger.warning(
-            "asyncrpc: refused %d connection(s): the server is at its max_connections of %d",
-            self._refused,
-            self._max_connections,
-        )
+        cap = self._connection_cap
+        why = f"max_connections of {cap}"
+        if cap < self._max_connections:
+            why = f"limit of {cap} connections, all the process's file descriptors allow"
+        logger.warning("asyncrpc: refused %d connection(s): the server is at its %s", self._refused, why)
         self._refused = 0
         # Refusals in the next second are counted, and told when it ends.
         self._refusal_timer = asyncio.get_running_loop().call_later(_REFUSAL_LOG_EVERY, self._report_refusals)
@@ -291,17 +367,20 @@ class Server:
             raise RuntimeError("server already started")
         if ssl is not None and not isinstance(ssl, _SSLContext):
             raise TypeError(f"ssl must be an ssl.SSLContext, not {type(ssl).__name__}")
+        if path is not None and host is not None:
+            raise ValueError("start() takes host and port, or path=, not both")
         self._ssl = ssl
+        self._connection_cap = _connections_allowed(self._max_connections)
         loop = asyncio.get_running_loop()
         if path is not None:
-            if host is not None:
-                raise ValueError("start() takes host and port, or path=, not both")
             self._server = await loop.create_unix_server(self._make_connection, path, backlog=backlog)
             self._path = path
         else:
             self._server = await loop.create_server(
                 self._make_connection, host or "127.0.0.1", port, backlog=backlog
             )
+        self._accept_failures = _AcceptFailures(loop.get_exception_handler())
+        loop.set_exception_handler(self._accept_failures)
 
     @property
     def port(self) -> int:
@@ -376,6 +455,9 @@ class Server:
             self._connections.clear()
         if self._server is not None:
             await self._server.wait_closed()
+        failures, self._accept_failures = self._accept_failures, None
+        if failures is not None and loop.get_exception_handler() is failures:
+            loop.set_exception_handler(failures.previous)  # unless someone set theirs since
         if self._refusal_timer is not None:
             self._refusal_timer.cancel()
             self._report_refusals()  # the last count, if any
