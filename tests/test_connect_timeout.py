@@ -92,7 +92,7 @@ async def test_connect_timeout_covers_the_hello() -> None:
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        with pytest.raises(TimeoutError, match="within 0.2s"):
+        with pytest.raises(TimeoutError, match=r"within 0\.2s"):
             async with asyncio.timeout(BOUND):
                 await asyncrpc.connect("127.0.0.1", port, connect_timeout=0.2, hello_timeout=5.0)
         async with asyncio.timeout(BOUND):
@@ -100,7 +100,7 @@ async def test_connect_timeout_covers_the_hello() -> None:
 
 
 def test_the_sync_client_takes_connect_timeout() -> None:
-    with unanswered_port() as port, pytest.raises(TimeoutError, match="within 0.2s"):
+    with unanswered_port() as port, pytest.raises(TimeoutError, match=r"within 0\.2s"):
         asyncrpc.sync.connect("127.0.0.1", port, connect_timeout=0.2).__enter__()
 
 
