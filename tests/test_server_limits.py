@@ -372,6 +372,68 @@ async def test_with_auth_a_client_with_the_token_is_let_in_and_kept() -> None:
             await asyncrpc.connect("127.0.0.1", server.port, token="not-" + TOKEN)
 
 
+@pytest.mark.parametrize("method", ["asyncrpc.ping", "asyncrpc.describe", "whoami", "no.such.method"])
+async def test_with_auth_neither_ping_nor_describe_nor_any_call_is_answered_before_the_hello(
+    method: str,
+) -> None:
+    async with _serving(_auth_server(handshake_timeout=BOUND)) as server:
+        peer = await RawPeer.connect(server.port)
+        try:
+            await peer.send(pack([0, 1, method, []]) + pack([2, "asyncrpc.cancel", [1]]))
+            ((_, msgid, error, result),) = await peer.messages(1)
+            assert (msgid, result) == (1, None)
+            assert "Unauthenticated" in str(error)
+            assert await _closed_within(peer.sock, 1.0) < 1.0
+        finally:
+            peer.close()
+
+
+async def test_with_auth_a_second_hello_changes_no_principal() -> None:
+    async with _serving(_auth_server(handshake_timeout=HANDSHAKE)) as server:
+        peer = await RawPeer.connect(server.port)
+        try:
+            await peer.send(pack([0, 1, "asyncrpc.hello", [_hello(TOKEN)]]))
+            ((_, _, error, _),) = await peer.messages(1)
+            assert error is None
+            await peer.send(pack([0, 2, "asyncrpc.hello", [_hello("another")]]) + pack([0, 3, "whoami", []]))
+            replies = await peer.messages(2)
+            assert replies[1] == [1, 3, None, "alice"]
+        finally:
+            peer.close()
+
+
+async def test_a_token_is_never_shown_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "wrong-" + TOKEN
+    huge = "h" * (1 << 20)
+
+    def raising(token: str | None, peer: asyncrpc.PeerInfo) -> str:
+        raise KeyError(token)  # an authenticator that repeats the token in its error
+
+    async with _serving(_auth_server(handshake_timeout=BOUND)) as server:
+        async with asyncrpc.connect("127.0.0.1", server.port, token=TOKEN) as client:
+            shown = [
+                repr(client),
+                repr(client.connection),
+                str(asyncrpc.ConnectOptions(host="h", port=1, token=TOKEN)),
+            ]
+            assert await client.call("whoami") == "alice"
+        for token in (wrong, huge):
+            with pytest.raises(asyncrpc.AuthenticationFailed) as failed:
+                await asyncrpc.connect("127.0.0.1", server.port, token=token)
+            shown += [str(failed.value), repr(failed.value)]
+    async with _serving(make_server(auth=raising, handshake_timeout=BOUND)) as server:
+        with pytest.raises(asyncrpc.AuthenticationFailed) as failed:
+            await asyncrpc.connect("127.0.0.1", server.port, token=TOKEN)
+        shown += [str(failed.value), repr(failed.value)]
+    shown += [record.getMessage() for record in caplog.records]
+    shown += [str(record.exc_info[1]) for record in caplog.records if record.exc_info]
+    assert "authentication failed" in " ".join(shown)
+    for text in shown:
+        assert TOKEN not in text
+        assert "hhhhhhhh" not in text
+
+
 # -- handshake_timeout over TLS ------------------------------------------------------------------
 
 
