@@ -691,31 +691,34 @@ HEADROOM = 8
 
 OUT_OF_DESCRIPTORS = re.compile(r"(?i)too many open files|emfile|file descriptor|out of system resource")
 
-_ASYNCIO_FLOODS = (
-    "Python's selector loop (3.11 here; CPython gh-151615) logs 'socket.accept() out of system "
-    "resource' once per accept attempt, up to backlog (1024) records with tracebacks and as many retry "
-    "timers per readiness, thousands a second: a fix needs the server's own accept handling (core)"
-)
 _UVLOOP_IS_SILENT = (
     "uvloop (libuv's EMFILE trick) accepts and closes the connections past the descriptor limit "
-    "without a word: nothing is logged; a fix needs the server's own accept handling or fd accounting (core)"
+    "without a word, and tells the program nothing: the server guards against it only by lowering "
+    "max_connections at start() to what the limit allows then (the 'at-start' cases); a limit "
+    "lowered later, or descriptors taken by other code, still go unreported on uvloop"
 )
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
-    "server_loop",
+    ("server_loop", "lowered"),
     [
-        pytest.param("asyncio", marks=pytest.mark.xfail(strict=True, reason=_ASYNCIO_FLOODS)),
-        pytest.param("uvloop", marks=pytest.mark.xfail(strict=True, reason=_UVLOOP_IS_SILENT)),
+        ("asyncio", "at-start"),
+        ("uvloop", "at-start"),
+        ("asyncio", "later"),
+        pytest.param("uvloop", "later", marks=pytest.mark.xfail(strict=True, reason=_UVLOOP_IS_SILENT)),
     ],
 )
-def test_running_out_of_file_descriptors_is_logged_once_and_the_server_recovers(server_loop: str) -> None:
-    """In a subprocess, so that this process keeps its descriptors."""
-    asyncio.run(_out_of_descriptors(server_loop))
+def test_running_out_of_file_descriptors_is_logged_once_and_the_server_recovers(
+    server_loop: str, lowered: str
+) -> None:
+    """In a subprocess, so that this process keeps its descriptors; the limit is lowered
+    before the server starts (it then serves fewer connections, and says why when it
+    refuses one) or after (accept() itself fails)."""
+    asyncio.run(_out_of_descriptors(server_loop, lowered))
 
 
-async def _out_of_descriptors(server_loop: str) -> None:
+async def _out_of_descriptors(server_loop: str, lowered: str) -> None:
     root = Path(__file__).resolve().parent.parent
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -723,6 +726,7 @@ async def _out_of_descriptors(server_loop: str) -> None:
         "tests.fd_limited_server",
         server_loop,
         str(HEADROOM),
+        lowered,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -755,7 +759,8 @@ async def _out_of_descriptors(server_loop: str) -> None:
         assert said.is_set(), f"nothing logged when accept() ran out of descriptors: {lines[-5:]}"
         await asyncio.sleep(1.0)  # watch: the state goes on; a rate-limited log says little more
         told = [line for line in lines if line.startswith("LOG ") and OUT_OF_DESCRIPTORS.search(line)]
-        assert len(told) <= 3, f"{len(told)} log records about it, the first: {told[:2]}"
+        # At most a line a second of each kind (refusals, failed accepts), whatever the load.
+        assert len(told) <= 5, f"{len(told)} log records about it, the first: {told[:2]}"
 
         for peer in peers:
             peer.close()
