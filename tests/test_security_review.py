@@ -20,10 +20,10 @@ from typing import Any
 
 import msgpack
 import pytest
-import trustme
 
 import asyncrpc
 from asyncrpc.wire.extensions import HELLO_METHOD
+from tests.certs import Certs
 from tests.rawpeer import RawPeer, pack
 from tests.services import BOUND, make_server
 
@@ -202,15 +202,10 @@ async def test_idle_timeout_counts_from_the_last_message_not_from_the_handshake_
 # -- 5. TLS on uvloop: a ClientHello that is already there at the accept is lost --------------------
 
 
-@pytest.fixture(scope="module")
-def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    return server_context, client_context
+@pytest.fixture
+def tls(certs: Certs) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1, and a client context trusting its CA."""
+    return certs.server_context(), certs.client_context()
 
 
 def _tls_call(port: int, context: ssl.SSLContext) -> Any:

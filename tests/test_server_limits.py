@@ -24,9 +24,9 @@ from typing import Any
 
 import msgpack
 import pytest
-import trustme
 
 import asyncrpc
+from tests.certs import Certs
 from tests.rawpeer import RawPeer, pack
 from tests.services import BOUND, SLACK, make_server, open_gate
 
@@ -119,16 +119,10 @@ def _hello(token: Any = None, **more: Any) -> dict[str, Any]:
     return payload
 
 
-@pytest.fixture(scope="module")
-def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+@pytest.fixture
+def tls(certs: Certs) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a certificate for 127.0.0.1, and a client context trusting its CA."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    return server_context, client_context
+    return certs.server_context(), certs.client_context()
 
 
 # -- max_connections ------------------------------------------------------------------------
@@ -533,12 +527,14 @@ async def test_a_quiet_connection_is_closed_after_1_to_1_25_idle_timeouts(
             loop = asyncio.get_running_loop()
             busy_until = loop.time() + IDLE * 1.5  # talking for longer than idle_timeout: kept
             msgid = 0
-            while loop.time() < busy_until:
+            while True:
                 msgid += 1
                 await peer.send(pack([0, msgid, "add", [msgid, 1]]))
                 assert await peer.messages(1) == [[1, msgid, None, msgid + 1]]
+                if loop.time() >= busy_until:
+                    break
                 await asyncio.sleep(IDLE / 8)
-            took = await _closed_within(peer.sock)
+            took = await _closed_within(peer.sock)  # timed from the last reply
         finally:
             peer.close()
         assert IDLE - SLACK <= took <= IDLE * 1.25 + 0.05, took
