@@ -8,12 +8,17 @@ host name checked) or ``ssl=`` an :class:`ssl.SSLContext` of its own, such as
 it (mutual TLS), and a handler reads the verified certificate as
 ``current_call().peer_certificate``.
 
-The server runs each TLS handshake itself (:class:`ServerHandshake`) rather
-than leaving it to the event loop, which drops a failed handshake without a
-word: here a failure (a plaintext client, a certificate the server does not
+The server watches each TLS handshake itself (:class:`ServerHandshake`):
+the event loop's ``create_server(ssl=)`` drops a failed handshake without a
+word. Here a failure (a plaintext client, a certificate the server does not
 trust, a client that stops half-way) is one log line naming the peer and
 what went wrong, closes that connection only, and is bounded by the server's
-``handshake_timeout``.
+``handshake_timeout``. It does so with the loop's own TLS protocol class
+(``asyncio.sslproto.SSLProtocol``, or uvloop's), built as the loop builds it
+for ``create_server(ssl=)``: neither loop offers a public way to see the
+outcome of a server-side handshake, and upgrading an accepted socket with
+``start_tls`` loses a ClientHello that is already there on uvloop (which
+reads before a pause in ``connection_made`` takes hold).
 """
 
 from __future__ import annotations
