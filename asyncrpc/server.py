@@ -171,7 +171,8 @@ class Server:
         handshake_timeout: seconds a new connection has to finish its TLS
             handshake and its first message (with ``auth``: a hello that is
             accepted), from when it is accepted; else it is closed. Default
-            10.0; ``None`` waits for ever.
+            10.0; ``None``: no bound, but for a TLS handshake, which still
+            gets 60 seconds.
         idle_timeout: seconds a connection may stay silent, with no call
             running either way, before it is closed. Default ``None``: quiet
             connections stay open.
