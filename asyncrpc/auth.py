@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-__all__ = ["Authenticator", "PeerInfo", "TokenAuth", "authenticate", "check_authenticator"]
+__all__ = ["Authenticator", "PeerInfo", "TokenAuth", "check_authenticator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +102,6 @@ class TokenAuth:
 
     def __repr__(self) -> str:
         return f"<asyncrpc.TokenAuth: {len(self._entries)} token(s)>"
-
-
-async def authenticate(auth: Authenticator, token: str | None, peer: PeerInfo) -> Any:
-    """Run ``auth`` (sync or async) for ``token``; its principal, or ``None``."""
-    principal = auth(token, peer)
-    if inspect.isawaitable(principal):
-        principal = await principal
-    return principal
 
 
 def check_authenticator(auth: object) -> None:

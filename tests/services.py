@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncrpc
@@ -67,6 +69,16 @@ async def serve(service: Any, namespace: str, **options: Any) -> asyncrpc.Server
     await server.start("127.0.0.1", 0)
     service.port = server.port
     return server
+
+
+@contextlib.asynccontextmanager
+async def serving(server: asyncrpc.Server, **start: Any) -> AsyncIterator[asyncrpc.Server]:
+    """``server`` listening on a free loopback port (``start`` as for ``Server.start``), closed after."""
+    await server.start("127.0.0.1", 0, **start)
+    try:
+        yield server
+    finally:
+        await server.close(grace=0.5)
 
 
 def make_server(**options: Any) -> asyncrpc.Server:

@@ -15,7 +15,6 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgpack
@@ -25,7 +24,7 @@ import asyncrpc
 from asyncrpc.wire.extensions import HELLO_METHOD
 from tests.certs import Certs
 from tests.rawpeer import RawPeer, pack
-from tests.services import BOUND, make_server
+from tests.services import BOUND, make_server, serving
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,15 +36,6 @@ def _hello(msgid: int, token: str | None) -> bytes:
     if token is not None:
         payload["token"] = token
     return pack([0, msgid, HELLO_METHOD, [payload]])
-
-
-@contextlib.asynccontextmanager
-async def _serving(server: asyncrpc.Server, **start: Any) -> AsyncIterator[asyncrpc.Server]:
-    await server.start("127.0.0.1", 0, **start)
-    try:
-        yield server
-    finally:
-        await server.close(grace=0.5)
 
 
 async def _replies_until_closed(peer: RawPeer) -> list[Any]:
@@ -101,7 +91,7 @@ async def test_nothing_pipelined_after_a_refusal_is_tried_or_run(refused_first: 
         return "ran"
 
     server.register_function(side_effect)
-    async with _serving(server):
+    async with serving(server):
         peer = await RawPeer.connect(server.port, receive_buffer=1 << 20)
         try:
             guesses = b"".join(_hello(10 + i, f"guess-{i}") for i in range(50))
@@ -132,7 +122,7 @@ async def test_a_burst_of_requests_before_auth_gives_one_log_line_not_one_each(
     the close.
     """
     caplog.set_level(logging.INFO)
-    async with _serving(make_server(auth=asyncrpc.TokenAuth({TOKEN: "alice"}))) as server:
+    async with serving(make_server(auth=asyncrpc.TokenAuth({TOKEN: "alice"}))) as server:
         peer = await RawPeer.connect(server.port, receive_buffer=1 << 20)
         try:
             await peer.send(b"".join(pack([0, i, "add", [1, 2]]) for i in range(2000)))
@@ -176,7 +166,7 @@ async def test_idle_timeout_closes_a_quiet_connection_when_handshake_timeout_is_
     authenticate, start the idle watch at once (see also finding 4).
     """
     idle = 0.2
-    async with _serving(make_server(handshake_timeout=None, idle_timeout=idle)) as server:
+    async with serving(make_server(handshake_timeout=None, idle_timeout=idle)) as server:
         took = await _closed_after_quiet(server, within=idle * 1.25 + 0.75)
     assert took <= idle * 1.25 + 0.1
 
@@ -194,7 +184,7 @@ async def test_idle_timeout_counts_from_the_last_message_not_from_the_handshake_
     watch) instead of waiting for the deadline.
     """
     idle = 0.3
-    async with _serving(make_server(idle_timeout=idle)) as server:
+    async with serving(make_server(idle_timeout=idle)) as server:
         took = await _closed_after_quiet(server, within=idle * 1.25 + 1.0)
     assert took <= idle * 1.25 + 0.1
 
@@ -244,7 +234,7 @@ async def test_a_tls_client_whose_client_hello_is_buffered_at_the_accept_is_serv
     the connection as plaintext.
     """
     server_context, client_context = tls
-    async with _serving(make_server(handshake_timeout=1.5), ssl=server_context) as server:
+    async with serving(make_server(handshake_timeout=1.5), ssl=server_context) as server:
         loop = asyncio.get_running_loop()
         call = loop.run_in_executor(None, _tls_call, server.port, client_context)
         # A busy server: the client connects and sends its ClientHello before the accept.
@@ -274,7 +264,7 @@ async def test_every_refusal_of_a_burst_is_counted_in_the_log(caplog: pytest.Log
     """
     caplog.set_level(logging.WARNING, logger="asyncrpc")
     async with (
-        _serving(make_server(max_connections=1)) as server,
+        serving(make_server(max_connections=1)) as server,
         asyncrpc.connect("127.0.0.1", server.port) as client,
     ):
         for _ in range(50):

@@ -18,7 +18,7 @@ import re
 import socket
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import pytest
 import asyncrpc
 from tests.certs import Certs
 from tests.rawpeer import RawPeer, pack
-from tests.services import BOUND, SLACK, make_server, open_gate
+from tests.services import BOUND, SLACK, make_server, open_gate, serving
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,15 +93,6 @@ def _records(caplog: pytest.LogCaptureFixture, *words: str) -> list[str]:
     return [m for m in messages if all(word in m for word in words)]
 
 
-@contextlib.asynccontextmanager
-async def _serving(server: asyncrpc.Server, **start: Any) -> AsyncIterator[asyncrpc.Server]:
-    await server.start("127.0.0.1", 0, **start)
-    try:
-        yield server
-    finally:
-        await server.close(grace=0.5)
-
-
 @contextlib.contextmanager
 def _closing(*socks: socket.socket) -> Iterator[None]:
     try:
@@ -129,7 +120,7 @@ def tls(certs: Certs) -> tuple[ssl.SSLContext, ssl.SSLContext]:
 
 
 async def test_past_max_connections_the_next_is_closed_at_once_and_the_others_go_on() -> None:
-    async with _serving(make_server(max_connections=3)) as server:
+    async with serving(make_server(max_connections=3)) as server:
         clients = [await asyncrpc.connect("127.0.0.1", server.port) for _ in range(3)]
         try:
             for i, client in enumerate(clients):
@@ -158,7 +149,7 @@ async def test_past_max_connections_the_next_is_closed_at_once_and_the_others_go
 async def test_a_flood_of_refusals_is_logged_at_most_once_a_second(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="asyncrpc")
     async with (
-        _serving(make_server(max_connections=1)) as server,
+        serving(make_server(max_connections=1)) as server,
         asyncrpc.connect("127.0.0.1", server.port) as client,
     ):
         loop = asyncio.get_running_loop()
@@ -182,7 +173,7 @@ async def test_a_connection_that_never_sends_a_byte_is_closed_within_the_handsha
 ) -> None:
     caplog.set_level(logging.WARNING, logger="asyncrpc")
     async with (
-        _serving(make_server(handshake_timeout=HANDSHAKE)) as server,
+        serving(make_server(handshake_timeout=HANDSHAKE)) as server,
         asyncrpc.connect("127.0.0.1", server.port) as client,
     ):
         silent = await _raw(server.port)
@@ -203,7 +194,7 @@ async def test_slowloris_connections_trickling_bytes_are_closed_within_the_hands
     message = pack([0, 1, "demo.echo", ["x" * 1000]])
     count = 200
     async with (
-        _serving(make_server(handshake_timeout=HANDSHAKE)) as server,
+        serving(make_server(handshake_timeout=HANDSHAKE)) as server,
         asyncrpc.connect("127.0.0.1", server.port) as client,
     ):
         loop = asyncio.get_running_loop()
@@ -241,7 +232,7 @@ async def test_slowloris_connections_trickling_bytes_are_closed_within_the_hands
 
 async def test_a_client_that_finishes_its_first_message_in_time_is_kept() -> None:
     async with (
-        _serving(make_server(handshake_timeout=HANDSHAKE)) as server,
+        serving(make_server(handshake_timeout=HANDSHAKE)) as server,
         asyncrpc.connect("127.0.0.1", server.port) as extension_client,
         asyncrpc.connect("127.0.0.1", server.port, extensions=False) as plain_client,
     ):
@@ -255,7 +246,7 @@ async def test_a_client_that_finishes_its_first_message_in_time_is_kept() -> Non
 
 
 async def test_handshake_timeout_none_keeps_a_silent_connection() -> None:
-    async with _serving(make_server(handshake_timeout=None)) as server:
+    async with serving(make_server(handshake_timeout=None)) as server:
         peer = await RawPeer.connect(server.port)
         try:
             await _stays_open(peer.sock, HANDSHAKE * 2)
@@ -280,7 +271,7 @@ async def test_with_auth_a_request_before_the_hello_is_refused_and_the_connectio
     ran: list[str] = []
     server = _auth_server(handshake_timeout=BOUND)
     server.register_function(ran.append, name="record")
-    async with _serving(server):
+    async with serving(server):
         peer = await RawPeer.connect(server.port)
         try:
             await peer.send(pack([0, 1, "record", ["ran"]]))
@@ -312,7 +303,7 @@ async def test_with_auth_a_request_before_the_hello_is_refused_and_the_connectio
     ids=["wrong-token", "no-token", "bytes-token", "int-token", "not-a-map"],
 )
 async def test_with_auth_a_bad_hello_is_answered_authentication_failed_and_closed(payload: Any) -> None:
-    async with _serving(_auth_server(handshake_timeout=BOUND)) as server:
+    async with serving(_auth_server(handshake_timeout=BOUND)) as server:
         peer = await RawPeer.connect(server.port)
         try:
             await peer.send(pack([0, 7, "asyncrpc.hello", [payload]]))
@@ -337,13 +328,13 @@ async def test_with_auth_a_connection_that_never_says_a_good_hello_is_closed_at_
         return None
 
     hello = pack([0, 1, "asyncrpc.hello", [_hello(TOKEN)]])
-    async with _serving(_auth_server(handshake_timeout=HANDSHAKE)) as server:
+    async with serving(_auth_server(handshake_timeout=HANDSHAKE)) as server:
         silent, halfway = [await _raw(server.port) for _ in range(2)]
         with _closing(silent, halfway):
             halfway.send(hello[:-3])
             took = await asyncio.gather(*(_closed_within(s) for s in (silent, halfway)))
         assert all(HANDSHAKE - SLACK <= t <= HANDSHAKE + CLOSED_LATE for t in took), took
-    async with _serving(make_server(auth=undecided, handshake_timeout=HANDSHAKE)) as server:
+    async with serving(make_server(auth=undecided, handshake_timeout=HANDSHAKE)) as server:
         silent, halfway, waiting = [await _raw(server.port) for _ in range(3)]
         with _closing(silent, halfway, waiting):
             halfway.send(hello[:-3])
@@ -355,7 +346,7 @@ async def test_with_auth_a_connection_that_never_says_a_good_hello_is_closed_at_
 
 async def test_with_auth_a_client_with_the_token_is_let_in_and_kept() -> None:
     async with (
-        _serving(_auth_server(handshake_timeout=HANDSHAKE)) as server,
+        serving(_auth_server(handshake_timeout=HANDSHAKE)) as server,
         asyncrpc.connect("127.0.0.1", server.port, token=TOKEN) as client,
     ):
         assert await client.call("whoami") == "alice"
@@ -370,7 +361,7 @@ async def test_with_auth_a_client_with_the_token_is_let_in_and_kept() -> None:
 async def test_with_auth_neither_ping_nor_describe_nor_any_call_is_answered_before_the_hello(
     method: str,
 ) -> None:
-    async with _serving(_auth_server(handshake_timeout=BOUND)) as server:
+    async with serving(_auth_server(handshake_timeout=BOUND)) as server:
         peer = await RawPeer.connect(server.port)
         try:
             await peer.send(pack([0, 1, method, []]) + pack([2, "asyncrpc.cancel", [1]]))
@@ -383,7 +374,7 @@ async def test_with_auth_neither_ping_nor_describe_nor_any_call_is_answered_befo
 
 
 async def test_with_auth_a_second_hello_changes_no_principal() -> None:
-    async with _serving(_auth_server(handshake_timeout=HANDSHAKE)) as server:
+    async with serving(_auth_server(handshake_timeout=HANDSHAKE)) as server:
         peer = await RawPeer.connect(server.port)
         try:
             await peer.send(pack([0, 1, "asyncrpc.hello", [_hello(TOKEN)]]))
@@ -404,7 +395,7 @@ async def test_a_token_is_never_shown_in_logs_reprs_or_errors(caplog: pytest.Log
     def raising(token: str | None, peer: asyncrpc.PeerInfo) -> str:
         raise KeyError(token)  # an authenticator that repeats the token in its error
 
-    async with _serving(_auth_server(handshake_timeout=BOUND)) as server:
+    async with serving(_auth_server(handshake_timeout=BOUND)) as server:
         async with asyncrpc.connect("127.0.0.1", server.port, token=TOKEN) as client:
             shown = [
                 repr(client),
@@ -416,7 +407,7 @@ async def test_a_token_is_never_shown_in_logs_reprs_or_errors(caplog: pytest.Log
             with pytest.raises(asyncrpc.AuthenticationFailed) as failed:
                 await asyncrpc.connect("127.0.0.1", server.port, token=token)
             shown += [str(failed.value), repr(failed.value)]
-    async with _serving(make_server(auth=raising, handshake_timeout=BOUND)) as server:
+    async with serving(make_server(auth=raising, handshake_timeout=BOUND)) as server:
         with pytest.raises(asyncrpc.AuthenticationFailed) as failed:
             await asyncrpc.connect("127.0.0.1", server.port, token=TOKEN)
         shown += [str(failed.value), repr(failed.value)]
@@ -476,7 +467,7 @@ async def test_over_tls_a_client_that_never_starts_the_handshake_is_closed_withi
 ) -> None:
     server_context, client_context = tls
     caplog.set_level(logging.WARNING, logger="asyncrpc")
-    async with _serving(make_server(handshake_timeout=HANDSHAKE), ssl=server_context) as server:
+    async with serving(make_server(handshake_timeout=HANDSHAKE), ssl=server_context) as server:
         good, _ = await _tls_after_accept(server, client_context, 0)
         with good:
             assert await asyncio.to_thread(_call_over, good) == [1, 1, None, 3]
@@ -498,7 +489,7 @@ async def test_over_tls_a_client_that_finishes_tls_but_sends_nothing_is_closed_t
 ) -> None:
     server_context, client_context = tls
     caplog.set_level(logging.WARNING, logger="asyncrpc")
-    async with _serving(make_server(handshake_timeout=HANDSHAKE), ssl=server_context) as server:
+    async with serving(make_server(handshake_timeout=HANDSHAKE), ssl=server_context) as server:
         loop = asyncio.get_running_loop()
         quiet, connected = await _tls_after_accept(server, client_context, 0)
         with quiet:
@@ -521,7 +512,7 @@ async def test_a_quiet_connection_is_closed_after_1_to_1_25_idle_timeouts(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="asyncrpc")
-    async with _serving(make_server(handshake_timeout=EARLY_HANDSHAKE, idle_timeout=IDLE)) as server:
+    async with serving(make_server(handshake_timeout=EARLY_HANDSHAKE, idle_timeout=IDLE)) as server:
         peer = await RawPeer.connect(server.port)
         try:
             loop = asyncio.get_running_loop()
@@ -544,7 +535,7 @@ async def test_a_quiet_connection_is_closed_after_1_to_1_25_idle_timeouts(
 async def test_a_long_call_in_progress_keeps_a_quiet_connection_open() -> None:
     idle = 0.2
     async with (
-        _serving(make_server(handshake_timeout=EARLY_HANDSHAKE, idle_timeout=idle)) as server,
+        serving(make_server(handshake_timeout=EARLY_HANDSHAKE, idle_timeout=idle)) as server,
         asyncrpc.connect("127.0.0.1", server.port) as client,
     ):
         call = client.call("demo.wait_for", "long-call")
@@ -562,7 +553,7 @@ async def test_a_long_call_in_progress_keeps_a_quiet_connection_open() -> None:
 async def test_a_client_that_pings_is_kept_past_the_idle_timeout() -> None:
     idle = 0.3
     async with (
-        _serving(make_server(handshake_timeout=EARLY_HANDSHAKE, idle_timeout=idle)) as server,
+        serving(make_server(handshake_timeout=EARLY_HANDSHAKE, idle_timeout=idle)) as server,
         asyncrpc.connect("127.0.0.1", server.port, keepalive=idle / 4) as pinging,
         asyncrpc.connect("127.0.0.1", server.port) as quiet,
     ):
@@ -602,7 +593,7 @@ async def test_past_max_buffered_the_connection_holding_the_most_is_closed_and_n
 ) -> None:
     caplog.set_level(logging.WARNING, logger="asyncrpc")
     async with (
-        _serving(make_server(max_buffered=BUDGET)) as server,
+        serving(make_server(max_buffered=BUDGET)) as server,
         asyncrpc.connect("127.0.0.1", server.port) as client,
     ):
         calls = 0
